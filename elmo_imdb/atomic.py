@@ -1,0 +1,26 @@
+"""Write files so that a reader sees either the old file, the complete new one, or nothing.
+
+Every output a later stage trusts goes through :func:`atomic_output`: the content is written
+to a temporary name in the same folder and renamed into place only once it is complete, so an
+interrupted or failing run never leaves a half-written file under the real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path):
+    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # same suffix: some writers insist
+    tmp.unlink(missing_ok=True)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

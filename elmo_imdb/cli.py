@@ -1,0 +1,33 @@
+"""What every stage script shares: its argument parser and how it reports a failure.
+
+A stage fails with one line on stderr that says what is wrong and what to do, and a non-zero
+exit status; tracebacks are kept for bugs, not for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from elmo_imdb.embedders import ElmoLoadError
+from elmo_imdb.imdb import ArchiveError
+from elmo_imdb.params import ParamsError, load_params
+from elmo_imdb.prepared import PreparedDataError
+
+EXPECTED_ERRORS = (ArchiveError, ElmoLoadError, ParamsError, PreparedDataError)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", default="params.yaml", help="parameters file (default: %(default)s)")
+    return p
+
+
+def run(main, args: argparse.Namespace) -> None:
+    """Validate the parameters, then call ``main(args, params)``; turn expected errors into
+    ``error: ...`` on stderr and exit status 1."""
+    try:
+        main(args, load_params(args.params))
+    except EXPECTED_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)

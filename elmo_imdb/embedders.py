@@ -1,0 +1,130 @@
+"""ELMo embedders: turn batches of tokenised reviews into contextual vectors.
+
+Two sources give the same interface (``embedder(tokens, lengths) -> [B, T, dim]``):
+
+* :class:`HubElmo` calls a TF-Hub ELMo module (``google/elmo/3`` or a local copy) through its
+  ``tokens`` signature, the way the seed did, but once per review instead of once per epoch;
+* :class:`BilmElmo` runs the project's own TF2 biLM on published weight files
+  (:mod:`elmo_imdb.bilm`).
+
+Both take tokens right-padded with ``""`` (the modules' convention) and leave padding
+positions at zero. :func:`embed_blocks` walks a prepared split in contiguous blocks of rows,
+batches reviews of similar length inside each block (less padding, fewer wasted FLOPs), and
+returns each block left-padded like the prepared split, ready to be stored.
+TensorFlow places the work on a GPU when it sees one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from elmo_imdb.params import EmbedParams
+from elmo_imdb.prepared import PreparedSplit
+
+BLOCK_ROWS = 500
+LENGTH_BUCKET = 8
+
+
+class ElmoLoadError(RuntimeError):
+    """The configured ELMo model cannot be loaded or does not behave like ELMo."""
+
+
+class HubElmo:
+    """A TF-Hub ELMo module called through its ``tokens`` signature."""
+
+    def __init__(self, handle: str, output: str):
+        import tensorflow_hub as hub
+
+        try:
+            self._module = hub.load(handle)
+        except Exception as e:  # hub raises many types: network, missing path, bad format
+            raise ElmoLoadError(
+                f"cannot load the ELMo module {handle!r}: {type(e).__name__}: {e}\n"
+                "Without internet, download the module elsewhere (e.g. the compressed "
+                "https://tfhub.dev/google/elmo/3?tf-hub-format=compressed), unpack it, and set "
+                "embed.hub_handle in params.yaml to that local directory; or use embed.source: bilm "
+                "with the published weight files."
+            ) from None
+        if "tokens" not in self._module.signatures:
+            raise ElmoLoadError(f"{handle!r} has no `tokens` signature (it has: {', '.join(self._module.signatures)})")
+        self._signature = self._module.signatures["tokens"]
+        if output not in self._signature.structured_outputs:
+            raise ElmoLoadError(f"{handle!r} has no output {output!r} (it has: {', '.join(self._signature.structured_outputs)})")
+        self.output = output
+        self.identity = f"hub:{handle}"
+
+    def __call__(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        outputs = self._signature(tokens=tf.constant(tokens, tf.string), sequence_len=tf.constant(lengths, tf.int32))
+        return outputs[self.output].numpy()
+
+
+class BilmElmo:
+    """The project's TF2 biLM on published ``options.json`` + ``weights.hdf5`` files."""
+
+    def __init__(self, options: str, weights: str, output: str):
+        from elmo_imdb.bilm import PUBLISHED_OPTIONS, load_bilm
+
+        options_path = Path(PUBLISHED_OPTIONS.get(options, options))
+        for what, path in (("embed.bilm_options", options_path), ("embed.bilm_weights", Path(weights))):
+            if not path.is_file():
+                raise ElmoLoadError(
+                    f"{what}: {path} does not exist. Download the published ELMo files (see README, "
+                    "'ELMo sources') and point the parameter at them."
+                )
+        self._bilm = load_bilm(options_path, weights)
+        self.output = output
+        self.identity = f"bilm:{options_path.name}:sha256={_sha256(weights)}"
+
+    def __call__(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return self._bilm(tf.constant(tokens, tf.string), tf.constant(lengths, tf.int32))[self.output].numpy()
+
+
+def load_embedder(params: EmbedParams) -> HubElmo | BilmElmo:
+    if params.source == "hub":
+        return HubElmo(params.hub_handle, params.output)
+    return BilmElmo(params.bilm_options, params.bilm_weights, params.output)
+
+
+def output_dim(embedder) -> int:
+    """Width of the embedder's vectors, found by embedding one word."""
+    return embedder(np.array([["movie"]], dtype=object), np.array([1]))[0].shape[-1]
+
+
+def embed_blocks(embedder, split: PreparedSplit, batch_size: int, dim: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_row, vectors)`` for consecutive blocks of ``split``; ``vectors`` is
+    float32 ``[rows, maxlen, dim]``, left-padded like the split, zeros at padding."""
+    lengths = split.lengths
+    with tqdm(total=len(split), unit="review", desc="ELMo", smoothing=0.05) as progress:
+        for start in range(0, len(split), BLOCK_ROWS):
+            rows = np.arange(start, min(start + BLOCK_ROWS, len(split)))
+            block = np.zeros((len(rows), split.maxlen, dim), dtype=np.float32)
+            nonempty = rows[lengths[rows] > 0]
+            by_length = nonempty[np.argsort(-lengths[nonempty], kind="stable")]
+            for batch in np.array_split(by_length, max(1, -(-len(by_length) // batch_size))):
+                if len(batch) == 0:
+                    continue
+                width = min(-(-lengths[batch].max() // LENGTH_BUCKET) * LENGTH_BUCKET, split.maxlen)
+                tokens = np.full((len(batch), width), "", dtype=object)
+                for i, row in enumerate(batch):
+                    tokens[i, : lengths[row]] = split.tokens[row]
+                vectors = embedder(tokens, lengths[batch])
+                for i, row in enumerate(batch):
+                    n = lengths[row]
+                    block[row - start, split.maxlen - n :] = vectors[i, :n]
+                progress.update(len(batch))
+            progress.update(len(rows) - len(nonempty))
+            yield start, block
+
+
+def _sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,43 @@
+"""Stage embed: run ELMo once over every prepared split and store the vectors in
+OUT/{train,val,test}.h5 (layout: elmo_imdb/features.py).
+
+This is the expensive stage (see README: hours on a CPU for the full model, minutes on a GPU);
+TensorFlow uses a GPU when it sees one. `embed.batch_size` changes speed and memory only.
+"""
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from elmo_imdb import cli
+from elmo_imdb.embedders import embed_blocks, load_embedder, output_dim
+from elmo_imdb.features import FeatureIdentity, create_features
+from elmo_imdb.prepared import SPLITS, PreparedSplit
+
+
+def main(args, params):
+    p = params.embed
+    splits = {name: PreparedSplit.load(args.prepared / f"{name}.h5") for name in SPLITS}
+    print(f"ELMo runs on {', '.join(d.name for d in tf.config.list_logical_devices('GPU')) or 'the CPU'}")
+    embedder = load_embedder(p)
+    dim = output_dim(embedder)
+    for name, split in splits.items():
+        identity = FeatureIdentity(
+            elmo=embedder.identity,
+            output=p.output,
+            dtype=p.dtype,
+            maxlen=split.maxlen,
+            dim=dim,
+            prepared_fingerprint=split.fingerprint,
+        )
+        print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
+        with create_features(args.out / f"{name}.h5", len(split), identity) as write:
+            for start, vectors in embed_blocks(embedder, split, p.batch_size, dim):
+                write(start, vectors)
+
+
+if __name__ == "__main__":
+    parser = cli.parser(__doc__)
+    parser.add_argument("prepared", type=Path, help="folder of the prepared splits")
+    parser.add_argument("out", type=Path, help="folder for the features files")
+    cli.run(main, parser.parse_args())

@@ -1,0 +1,30 @@
+"""Stage evaluate: score a trained variant on the test split (never seen in training) and
+write RESULTS/{metrics.json,roc.csv,predictions.csv} for `dvc metrics show` and `dvc plots`.
+"""
+
+from pathlib import Path
+
+import keras
+
+from elmo_imdb import cli
+from elmo_imdb.evaluation import predict, write_reports
+from elmo_imdb.classifiers import VARIANTS
+from elmo_imdb.sequence import open_sequence
+
+
+def main(args, params):
+    model = keras.models.load_model(args.model)
+    features = args.features if VARIANTS[args.variant] else None
+    test = open_sequence("test", args.prepared, args.encoded, features, params.train.batch_size)
+    print(write_reports(args.results, test.labels, predict(model, test)))
+
+
+if __name__ == "__main__":
+    parser = cli.parser(__doc__)
+    parser.add_argument("variant", choices=VARIANTS)
+    parser.add_argument("--model", type=Path, required=True, help="trained .keras model")
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="default: %(default)s")
+    parser.add_argument("--encoded", type=Path, default=Path("data/encoded"), help="default: %(default)s")
+    parser.add_argument("--features", type=Path, default=Path("data/features"), help="default: %(default)s")
+    parser.add_argument("--results", type=Path, required=True, help="folder for the metrics and plot data")
+    cli.run(main, parser.parse_args())

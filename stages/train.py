@@ -1,0 +1,56 @@
+"""Stage train: fit one classifier variant, early-stopping on the validation split.
+
+`base` reads token ids only; `elmo` also reads the cached ELMo vectors through the HDF5-backed
+Sequence. Writes the model and RESULTS/{history.csv,train.json}.
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from elmo_imdb import cli
+from elmo_imdb.atomic import atomic_output
+from elmo_imdb.classifiers import VARIANTS, build_bilstm
+from elmo_imdb.sequence import open_sequence
+from elmo_imdb.training import fit
+from elmo_imdb.vocabulary import Vocabulary
+
+
+def main(args, params):
+    p = params.train
+    keras.utils.set_random_seed(p.seed)
+    features = args.features if VARIANTS[args.variant] else None
+    train = open_sequence("train", args.prepared, args.encoded, features, p.batch_size, shuffle=True, seed=p.seed)
+    val = open_sequence("val", args.prepared, args.encoded, features, p.batch_size)
+    vocab_size = Vocabulary.load(args.encoded / "vocab.txt").size
+    elmo_dim = train.features.shape[-1] if train.features is not None else None
+    model = build_bilstm(p, maxlen=train.ids.shape[1], vocab_size=vocab_size, elmo_dim=elmo_dim)
+    model.summary()
+
+    history = fit(model, train, val, p, args.results / "history.csv").history
+    with atomic_output(args.model) as tmp:
+        model.save(tmp)
+    best = int(np.argmin(history["val_loss"]))
+    summary = {
+        "epochs": len(history["val_loss"]),
+        "best_epoch": best + 1,
+        "val_loss": round(history["val_loss"][best], 5),
+        "val_accuracy": round(history["val_accuracy"][best], 5),
+        "mean_epoch_time_s": round(float(np.mean(history["epoch_time_s"])), 2),
+    }
+    with atomic_output(args.results / "train.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    print(summary)
+
+
+if __name__ == "__main__":
+    parser = cli.parser(__doc__)
+    parser.add_argument("variant", choices=VARIANTS)
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="default: %(default)s")
+    parser.add_argument("--encoded", type=Path, default=Path("data/encoded"), help="default: %(default)s")
+    parser.add_argument("--features", type=Path, default=Path("data/features"), help="default: %(default)s")
+    parser.add_argument("--model", type=Path, required=True, help="where to save the trained .keras model")
+    parser.add_argument("--results", type=Path, required=True, help="folder for history.csv and train.json")
+    cli.run(main, parser.parse_args())

@@ -1,0 +1,116 @@
+"""End to end: `dvc repro` on the tiny archive and the tiny ELMo hub module, in a copy of the repo."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO
+from elmo_imdb.prepared import PreparedSplit
+
+pytestmark = pytest.mark.slow
+
+
+def dvc(workdir, *args):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["dvc", *args], cwd=workdir, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def set_params(workdir, **sections):
+    path = workdir / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def stages_run(repro_output):
+    return set(re.findall(r"Running stage '([^']+)'", repro_output))
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, tiny_archive, tiny_hub_module):
+    """A copy of the repo, configured for the tiny data, after a first `dvc repro`."""
+    work = tmp_path_factory.mktemp("pipeline") / "repo"
+    work.mkdir()
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, work / name)
+    for folder in ("stages", "elmo_imdb"):
+        shutil.copytree(REPO / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    dvc(work, "init", "-q")
+    set_params(
+        work,
+        fetch={"local": str(tiny_archive)},
+        prepare={"maxlen": 16, "val_size": 8},
+        embed={"hub_handle": str(tiny_hub_module), "batch_size": 7},
+        train={"embedding_dim": 8, "lstm_units": 4, "batch_size": 8, "epochs": 2},
+    )
+    first = dvc(work, "repro")
+    return work, first
+
+
+def test_first_repro_runs_every_stage_and_reports_both_variants(pipeline):
+    work, first = pipeline
+    assert stages_run(first) == {
+        "fetch", "prepare", "encode", "embed",
+        "train@base", "train@elmo", "evaluate@base", "evaluate@elmo",
+    }
+    metrics = dvc(work, "metrics", "show")
+    for variant in ("base", "elmo"):
+        assert f"results/{variant}/test/metrics.json" in metrics
+        assert f"results/{variant}/train.json" in metrics
+    assert "roc_auc" in metrics and "mean_epoch_time_s" in metrics
+    for plot in ("results/elmo/history.csv", "results/elmo/test/roc.csv", "results/base/test/predictions.csv"):
+        assert (work / plot).stat().st_size > 0
+
+
+def test_changing_a_training_param_reruns_only_training_and_evaluation(pipeline):
+    work, _ = pipeline
+    set_params(work, train={"lstm_units": 6})
+    again = dvc(work, "repro")
+    assert stages_run(again) == {"train@base", "train@elmo", "evaluate@base", "evaluate@elmo"}
+    set_params(work, embed={"batch_size": 3})  # speed only: must not invalidate the features
+    assert stages_run(dvc(work, "repro")) == set()
+
+
+def test_changing_max_features_does_not_rerun_elmo(pipeline):
+    work, _ = pipeline
+    set_params(work, encode={"max_features": 30})
+    assert "embed" not in stages_run(dvc(work, "repro"))
+
+
+def test_a_features_row_is_the_module_output_at_the_left_padded_positions(pipeline, tiny_hub_module):
+    import tensorflow as tf
+    import tensorflow_hub as hub
+
+    work, _ = pipeline
+    split = PreparedSplit.load(work / "data/prepared/test.h5")
+    with h5py.File(work / "data/features/test.h5") as f:
+        features = f["features"]
+        assert features.shape == (len(split), 16, 1024) and features.dtype == np.float16
+        assert f.attrs["prepared_fingerprint"] == split.fingerprint
+        assert f.attrs["elmo"] == f"hub:{tiny_hub_module}"
+        module = hub.load(str(tiny_hub_module)).signatures["tokens"]
+        checked = 0
+        for i in np.argsort(-split.lengths)[:3].tolist() + [int(np.argmin(split.lengths))]:
+            n = int(split.lengths[i])
+            row = features[i]
+            assert not row[: 16 - n].any()  # exact zeros at padding
+            if n == 0:
+                continue
+            expected = module(tokens=tf.constant([split.tokens[i]]), sequence_len=tf.constant([n]))["elmo"][0].numpy()
+            np.testing.assert_allclose(row[16 - n :], expected, rtol=2e-3, atol=2e-3)  # float16 storage
+            assert np.abs(row[16 - n :]).max() > 0
+            checked += 1
+        assert checked == 3

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from elmo_imdb.features import FeatureIdentity, create_features, open_features
+from elmo_imdb.prepared import PreparedDataError
+from elmo_imdb.sequence import ReviewSequence, open_sequence
+from elmo_imdb.vocabulary import Vocabulary, save_ids
+
+
+@pytest.fixture
+def features(tmp_path, tiny_splits):
+    """A features file for the tiny train split whose row i holds the value i everywhere."""
+    split = tiny_splits["train"]
+    identity = FeatureIdentity("test", "elmo", "float32", split.maxlen, 2, split.fingerprint)
+    with create_features(tmp_path / "train.h5", len(split), identity) as write:
+        write(0, np.broadcast_to(np.arange(len(split), dtype=np.float32)[:, None, None], (len(split), split.maxlen, 2)))
+    return open_features(tmp_path / "train.h5", split)
+
+
+def row_ids(n, maxlen=3):
+    return np.repeat(np.arange(n, dtype=np.int32)[:, None], maxlen, axis=1)
+
+
+def test_batches_carry_matching_ids_features_and_labels(features, tiny_splits):
+    split = tiny_splits["train"]
+    seq = ReviewSequence(row_ids(len(split)), split.labels, features, batch_size=5, shuffle=True, seed=3)
+    for b in range(len(seq)):
+        (ids, elmo), labels = seq[b]
+        rows = ids[:, 0]
+        assert np.all(elmo == rows[:, None, None])
+        assert np.array_equal(labels, split.labels[rows]) and labels.dtype == np.float32
+        assert np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows)))  # contiguous
+
+
+def test_every_row_exactly_once_per_epoch_and_order_reshuffled(features, tiny_splits):
+    n = len(tiny_splits["train"])
+    seq = ReviewSequence(row_ids(n), tiny_splits["train"].labels, features, batch_size=4, shuffle=True, seed=0)
+    orders = []
+    for _ in range(3):
+        rows = np.concatenate([seq[b][0][0][:, 0] for b in range(len(seq))])
+        assert sorted(rows) == list(range(n))
+        orders.append(rows.tolist())
+        seq.on_epoch_end()
+    assert orders[0] != orders[1] != orders[2]
+    assert len(seq) == -(-n // 4)
+
+
+def test_unshuffled_sequence_is_in_row_order_and_base_gets_ids_only(tiny_splits):
+    n = len(tiny_splits["train"])
+    seq = ReviewSequence(row_ids(n), tiny_splits["train"].labels, None, batch_size=7, shuffle=False)
+    ids, labels = seq[1]
+    assert ids[:, 0].tolist() == list(range(7, 14))
+    seq.on_epoch_end()
+    assert np.concatenate([seq[b][0][:, 0] for b in range(len(seq))]).tolist() == list(range(n))
+    with pytest.raises(IndexError):
+        seq[len(seq)]
+
+
+def test_open_sequence_checks_all_files_come_from_the_same_rows(tmp_path, tiny_splits, features):
+    for name in ("train", "val"):
+        tiny_splits[name].save(tmp_path / "prepared" / f"{name}.h5")
+    vocab = Vocabulary.build(tiny_splits["train"], 100)
+    save_ids(tmp_path / "encoded" / "train.h5", vocab.encode(tiny_splits["train"]), tiny_splits["train"])
+    save_ids(tmp_path / "encoded" / "val.h5", vocab.encode(tiny_splits["train"]), tiny_splits["train"])  # wrong rows
+
+    seq = open_sequence("train", tmp_path / "prepared", tmp_path / "encoded", tmp_path, batch_size=8)
+    (ids, elmo), labels = seq[0]
+    assert ids.shape == (8, 12) and elmo.shape == (8, 12, 2)
+    assert np.array_equal(ids, vocab.encode(tiny_splits["train"])[:8])
+    with pytest.raises(PreparedDataError, match="was encoded from prepared data"):
+        open_sequence("val", tmp_path / "prepared", tmp_path / "encoded", None, batch_size=8)
+
+
+def test_mismatched_lengths_are_refused(features):
+    with pytest.raises(ValueError, match="features have 16 rows, ids have 3"):
+        ReviewSequence(row_ids(3), np.zeros(3), features, batch_size=2, shuffle=False)
