@@ -5,22 +5,25 @@ values), runs fixed-shape batches of random words, and reports
 
 * tokens/s (real tokens: the <S>/</S> the model adds are overhead, not counted),
 * the model's FLOPs per token (docs/bilm.md derives the formula),
-* the float32 matmul throughput measured in the same process with a large tf.matmul,
+* the float32 matmul throughput measured in the same process with a chain of large tf.matmul,
+  timed in alternation with the model batches (best of each kept, see --rounds),
 * the fraction of that bound the biLM reaches: tokens/s x FLOPs/token / matmul FLOP/s.
 
-Example: python benchmarks/bilm_throughput.py --batch-size 32 --tokens 80
+Example (from the repository root, package not installed):
+    PYTHONPATH=. python benchmarks/bilm_throughput.py --batch-size 32 --tokens 80
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from elmo_imdb.bilm import PUBLISHED_OPTIONS, BiLM, BiLMConfig, load_options, random_weights
+from elmo_imdb.bilm import BiLM, BiLMConfig, load_options, random_weights
 
 
 def flops_per_token(config: BiLMConfig) -> dict[str, int]:
@@ -39,24 +42,25 @@ def flops_per_token(config: BiLMConfig) -> dict[str, int]:
             "total": cnn + highway + projection + lstm}
 
 
-def matmul_flops_per_second(size: int, repeats: int) -> float:
-    """Best-of-3 float32 throughput of a size x size x size tf.matmul chain."""
+def matmul_chain(size: int, repeats: int):
+    """A tf.function multiplying a size x size matrix ``repeats`` times, and its FLOP count."""
     a = tf.random.normal([size, size])
     b = tf.random.normal([size, size]) / size**0.5
 
     @tf.function
-    def chain(x):
+    def chain():
+        x = a
         for _ in range(repeats):
             x = tf.matmul(x, b)
         return x
 
-    chain(a).numpy()  # trace and warm up
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        chain(a).numpy()
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 * repeats / best
+    return chain, 2 * size**3 * repeats
+
+
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def random_batch(batch_size: int, n_tokens: int, seed: int) -> tf.Tensor:
@@ -73,45 +77,53 @@ def main() -> None:
                         help="published model name or options.json path (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=80, help="tokens per sentence (all sentences full)")
-    parser.add_argument("--batches", type=int, default=5, help="timed batches after one warm-up batch")
-    parser.add_argument("--time-chunk", type=int, default=8, help="BiLM time_chunk")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="timed (batch, matmul) pairs after one warm-up of each; the best of each counts")
+    parser.add_argument("--time-chunk", type=int, default=16, help="BiLM time_chunk")
     parser.add_argument("--jit", action="store_true", help="compile the numeric part with XLA")
     parser.add_argument("--matmul-size", type=int, default=4096)
+    parser.add_argument("--matmul-repeats", type=int, default=4, help="matmuls per timed chain")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    load_average = round(os.getloadavg()[0], 2)
 
-    options = load_options(PUBLISHED_OPTIONS.get(args.options, args.options))
+    options = load_options(args.options)
     config = BiLMConfig.from_options(options)
     bilm = BiLM(options, random_weights(config, args.seed), time_chunk=args.time_chunk, jit_compile=args.jit)
     tokens = random_batch(args.batch_size, args.tokens, args.seed)
     sequence_len = tf.fill([args.batch_size], args.tokens)
 
-    start = time.perf_counter()
-    bilm(tokens, sequence_len)["elmo"].numpy()
-    first_batch = time.perf_counter() - start
-    times = []
-    for _ in range(args.batches):
-        start = time.perf_counter()
+    def run_batch():
         bilm(tokens, sequence_len)["elmo"].numpy()
-        times.append(time.perf_counter() - start)
-    tokens_per_second = args.batch_size * args.tokens / float(np.median(times))
 
+    chain, matmul_flops = matmul_chain(args.matmul_size, args.matmul_repeats)
+    first_batch = seconds(run_batch)  # includes tracing
+    seconds(lambda: chain().numpy())
+    # Interleave the two measurements so that both see the same load on a shared machine, and
+    # keep the best of each: interference only ever slows a run down.
+    batch_times, matmul_times = [], []
+    for _ in range(args.rounds):
+        batch_times.append(seconds(run_batch))
+        matmul_times.append(seconds(lambda: chain().numpy()))
+    best_batch = min(batch_times)
+    tokens_per_second = args.batch_size * args.tokens / best_batch
+    matmul = matmul_flops / min(matmul_times)
     flops = flops_per_token(config)
-    matmul = matmul_flops_per_second(args.matmul_size, repeats=8)
     report = {
         "options": args.options,
         "batch": [args.batch_size, args.tokens],
         "time_chunk": args.time_chunk,
         "jit_compile": args.jit,
+        "load_average_1min_at_start": load_average,
         "first_batch_s": round(first_batch, 2),
-        "median_batch_s": round(float(np.median(times)), 3),
+        "batch_s": [round(t, 2) for t in batch_times],
+        "matmul_s": [round(t, 2) for t in matmul_times],
         "tokens_per_s": round(tokens_per_second, 1),
         "flops_per_token": flops,
         "model_gflops_per_s": round(tokens_per_second * flops["total"] / 1e9, 1),
         "matmul_gflops_per_s": round(matmul / 1e9, 1),
         "fraction_of_matmul_bound": round(tokens_per_second * flops["total"] / matmul, 3),
-        "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                    "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+        "cpu_count": os.cpu_count(),
     }
     print(json.dumps(report, indent=2))
 

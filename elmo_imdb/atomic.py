@@ -21,6 +21,8 @@ def atomic_output(path: str | Path):
     tmp.unlink(missing_ok=True)
     try:
         yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())  # on disk before it takes the real name, even if the machine dies
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

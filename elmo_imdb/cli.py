@@ -9,12 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from elmo_imdb.embedders import ElmoLoadError
-from elmo_imdb.imdb import ArchiveError
-from elmo_imdb.params import ParamsError, load_params
-from elmo_imdb.prepared import PreparedDataError
-
-EXPECTED_ERRORS = (ArchiveError, ElmoLoadError, ParamsError, PreparedDataError)
+from elmo_imdb.errors import PipelineError
+from elmo_imdb.params import load_params
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -24,10 +20,10 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def run(main, args: argparse.Namespace) -> None:
-    """Validate the parameters, then call ``main(args, params)``; turn expected errors into
-    ``error: ...`` on stderr and exit status 1."""
+    """Validate the parameters, then call ``main(args, params)``; turn a :class:`PipelineError`
+    into ``error: ...`` on stderr and exit status 1."""
     try:
         main(args, load_params(args.params))
-    except EXPECTED_ERRORS as e:
+    except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -24,14 +24,16 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from elmo_imdb.errors import PipelineError
 from elmo_imdb.params import EmbedParams
 from elmo_imdb.prepared import PreparedSplit
 
 BLOCK_ROWS = 500
 LENGTH_BUCKET = 8
+HUB_ELMO_WIDTH = 1024  # google/elmo's `elmo` and `lstm_outputs*`; a module that differs is not ELMo
 
 
-class ElmoLoadError(RuntimeError):
+class ElmoLoadError(PipelineError, RuntimeError):
     """The configured ELMo model cannot be loaded or does not behave like ELMo."""
 
 
@@ -58,6 +60,9 @@ class HubElmo:
             raise ElmoLoadError(f"{handle!r} has no output {output!r} (it has: {', '.join(self._signature.structured_outputs)})")
         self.output = output
         self.identity = f"hub:{handle}"
+        width = output_dim(self)
+        if width != HUB_ELMO_WIDTH:
+            raise ElmoLoadError(f"{handle!r} returns {output} vectors of width {width}, not {HUB_ELMO_WIDTH} like google/elmo")
 
     def __call__(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         outputs = self._signature(tokens=tf.constant(tokens, tf.string), sequence_len=tf.constant(lengths, tf.int32))
@@ -77,7 +82,10 @@ class BilmElmo:
                     f"{what}: {path} does not exist. Download the published ELMo files (see README, "
                     "'ELMo sources') and point the parameter at them."
                 )
-        self._bilm = load_bilm(options_path, weights)
+        try:
+            self._bilm = load_bilm(options_path, weights)
+        except (ValueError, OSError) as e:  # options and weights that do not fit, unreadable files
+            raise ElmoLoadError(f"cannot build the biLM from {options_path} and {weights}: {e}") from None
         self.output = output
         self.identity = f"bilm:{options_path.name}:sha256={_sha256(weights)}"
 
@@ -96,12 +104,19 @@ def output_dim(embedder) -> int:
     return embedder(np.array([["movie"]], dtype=object), np.array([1]))[0].shape[-1]
 
 
-def embed_blocks(embedder, split: PreparedSplit, batch_size: int, dim: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(first_row, vectors)`` for consecutive blocks of ``split``; ``vectors`` is
-    float32 ``[rows, maxlen, dim]``, left-padded like the split, zeros at padding."""
+def embed_blocks(
+    embedder, split: PreparedSplit, batch_size: int, dim: int, first_row: int = 0
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_row, vectors)`` for consecutive blocks of ``split`` from ``first_row`` (a
+    multiple of BLOCK_ROWS, or the end when only finishing is left, to resume); ``vectors`` is float32 ``[rows, maxlen, dim]``,
+    left-padded like the split, zeros at padding. Block boundaries and the batches inside a
+    block depend only on the split and ``batch_size``, so a resumed run computes exactly what
+    an uninterrupted one would."""
+    if first_row % BLOCK_ROWS and first_row != len(split):
+        raise ValueError(f"first_row {first_row} is not a multiple of {BLOCK_ROWS}")
     lengths = split.lengths
-    with tqdm(total=len(split), unit="review", desc="ELMo", smoothing=0.05) as progress:
-        for start in range(0, len(split), BLOCK_ROWS):
+    with tqdm(total=len(split), initial=first_row, unit="review", desc="ELMo", smoothing=0.05) as progress:
+        for start in range(first_row, len(split), BLOCK_ROWS):
             rows = np.arange(start, min(start + BLOCK_ROWS, len(split)))
             block = np.zeros((len(rows), split.maxlen, dim), dtype=np.float32)
             nonempty = rows[lengths[rows] > 0]

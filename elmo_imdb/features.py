@@ -13,13 +13,16 @@ HDF5 layout of ``data/features/<split>.h5`` (this module is the only code that k
               complete              written last; a file without it is unfinished
 
 Chunks hold whole rows so that the training Sequence reads a batch as a few contiguous
-chunks (one disk read each, nothing decoded twice). A file is written under a temporary name
-and renamed into place when complete, so a reader never sees a half-written store.
+chunks (one disk read each, nothing decoded twice). A file grows in a scratch folder, durable
+and resumable block by block (:class:`ResumableFeatures`), and is renamed into place when
+complete, so a reader never sees a half-written store; :func:`open_features` checks that what
+it opens is complete and made from the rows it is given.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,7 +30,8 @@ import h5py
 import numpy as np
 
 from elmo_imdb.atomic import atomic_output
-from elmo_imdb.prepared import PreparedDataError, PreparedSplit
+from elmo_imdb.errors import PipelineError
+from elmo_imdb.prepared import PreparedDataError, PreparedSplit, require_file
 
 DATASET = "features"
 CHUNK_ROWS = 10
@@ -45,41 +49,158 @@ class FeatureIdentity:
     prepared_fingerprint: str
 
 
-@contextlib.contextmanager
-def create_features(path: str | Path, n_rows: int, identity: FeatureIdentity):
-    """Yield ``write(first_row, vectors)``, which stores a block of rows of a new features file.
+class FeaturesError(PipelineError):
+    """Writing a features file failed; the finished blocks are kept for the next run."""
 
-    The file appears under its real name, marked complete, only when the ``with`` block ends
-    without an exception. Blocks are converted to the stored dtype by NumPy, not by HDF5:
-    HDF5's float32 -> float16 conversion rounds values just below a power of two (0.24996)
-    down to the next one below (0.125) instead of up (0.25).
+
+class ResumableFeatures:
+    """A features file under construction in ``scratch_dir``, durable block by block.
+
+    The embed stage is the expensive one, so its work must survive Ctrl-C, SIGKILL, a lost
+    machine or a full disk. DVC deletes a stage's outputs before re-running it, so the file
+    grows in a scratch folder outside the outputs: ``<scratch>/<name>.h5`` plus a small
+    ``<name>.progress.json`` recording the identity and the rows stored so far. Rows are
+    stored in order, in blocks; a block counts as stored only once its bytes are on disk
+    (fsync) and the progress record, replaced atomically, says so. The dataset's chunks are
+    allocated when the file is created, so storing a block rewrites raw data only, never the
+    HDF5 metadata: a kill at any moment leaves a readable file whose recorded rows are intact.
+    The chunk cache is off (blocks are whole chunks, nothing to gain): a write that fails, on a
+    full disk say, then leaves no dirty chunk behind for HDF5 to retry (and crash on) at exit.
+    :meth:`finish` marks the file complete and renames it to ``path`` (atomic), so the real
+    name only ever holds a finished file.
+
+    Use as a context manager; :meth:`resume` tells where to continue.
     """
-    shape = (n_rows, identity.maxlen, identity.dim)
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-        data = f.create_dataset(
+
+    def __init__(self, path: str | Path, scratch_dir: str | Path, n_rows: int, identity: FeatureIdentity):
+        self.path = Path(path)
+        self.partial = Path(scratch_dir) / self.path.name
+        self.progress = self.partial.with_suffix(".progress.json")
+        self.n_rows = n_rows
+        self.identity = identity
+        self.rows_done = 0
+        self._file = None
+
+    def __enter__(self) -> ResumableFeatures:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close()
+
+    def resume(self) -> int:
+        """Open the partial file, or start a new one; return the first row still to compute.
+
+        Starting over is announced with its reason: no partial file, a partial file made
+        from other data or another model (the differing attributes are named), or one that
+        cannot be read.
+        """
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        reason = self._reason_to_start_over()
+        if reason is None:
+            print(f"{self.path.name}: resuming at row {self.rows_done} of {self.n_rows}")
+            return self.rows_done
+        if self.partial.exists() or self.progress.exists():
+            print(f"{self.path.name}: starting over: {reason}")
+        self._create()
+        return 0
+
+    def write(self, first_row: int, vectors: np.ndarray) -> None:
+        """Store the next block of rows durably.
+
+        Blocks are converted to the stored dtype by NumPy, not by HDF5: HDF5's float32 ->
+        float16 conversion rounds values just below a power of two (0.24996) down to the next
+        one below (0.125) instead of up (0.25).
+        """
+        if first_row != self.rows_done:
+            raise ValueError(f"blocks must come in order: expected row {self.rows_done}, got {first_row}")
+        last_row = first_row + len(vectors)
+        try:
+            self._file[DATASET][first_row:last_row] = vectors.astype(self.identity.dtype)
+            self._sync()
+            self.rows_done = last_row
+            self._record_progress()
+        except OSError as e:
+            self.rows_done = first_row
+            self._close()
+            raise FeaturesError(
+                f"storing rows {first_row}-{last_row} of {self.path.name} failed ({' '.join(str(e).split())}); "
+                f"rows 0-{first_row} are kept in {self.partial.parent}: fix the cause (disk full?) "
+                "and re-run `dvc repro` to continue from there"
+            ) from None
+
+    def finish(self) -> None:
+        """Mark the file complete and move it to its real name."""
+        if self.rows_done != self.n_rows:
+            raise ValueError(f"{self.path.name}: {self.rows_done} of {self.n_rows} rows stored; cannot finish")
+        self._file.attrs["complete"] = True
+        self._sync()
+        self._close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.partial, self.path)
+        self.progress.unlink()
+
+    def _reason_to_start_over(self) -> str | None:
+        if not self.progress.exists() or not self.partial.exists():
+            return "no partial file with a progress record"
+        try:
+            state = json.loads(self.progress.read_text())
+        except (OSError, ValueError) as e:
+            return f"its progress record is unreadable ({e})"
+        differences = [
+            f"{key} {value!r} (now {asdict(self.identity)[key]!r})"
+            for key, value in state["identity"].items()
+            if asdict(self.identity).get(key) != value
+        ]
+        if differences:
+            return "the partial file was made with " + ", ".join(differences)
+        try:
+            self._file = h5py.File(self.partial, "r+", rdcc_nbytes=0)
+        except OSError as e:
+            return f"the partial file cannot be opened ({e})"
+        self.rows_done = int(state["rows_done"])
+        return None
+
+    def _create(self) -> None:
+        shape = (self.n_rows, self.identity.maxlen, self.identity.dim)
+        allocate_now = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        allocate_now.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        self._file = h5py.File(self.partial, "w", rdcc_nbytes=0)
+        self._file.create_dataset(
             DATASET,
             shape=shape,
-            dtype=identity.dtype,
-            chunks=(min(CHUNK_ROWS, max(n_rows, 1)), *shape[1:]),
-            fillvalue=0,
+            dtype=self.identity.dtype,
+            chunks=(min(CHUNK_ROWS, max(self.n_rows, 1)), *shape[1:]),
+            dcpl=allocate_now,
+            fill_time="never",  # every row is written before the file is complete
             track_times=False,
         )
-        f.attrs.update(asdict(identity))
+        self._file.attrs.update(asdict(self.identity))
+        self._sync()
+        self.rows_done = 0
+        self._record_progress()
 
-        def write(first_row: int, vectors: np.ndarray) -> None:
-            data[first_row : first_row + len(vectors)] = vectors.astype(identity.dtype)
+    def _close(self) -> None:
+        """Close the file; a close that fails (a full disk) loses nothing the progress record counts."""
+        if self._file is not None:
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError:
+                pass
 
-        yield write
-        f.attrs["complete"] = True
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.id.get_vfd_handle())
+
+    def _record_progress(self) -> None:
+        with atomic_output(self.progress) as tmp:
+            tmp.write_text(json.dumps({"identity": asdict(self.identity), "rows_done": self.rows_done}))
 
 
 def open_features(path: str | Path, split: PreparedSplit) -> h5py.Dataset:
     """Open the features of ``split`` for reading; refuse a file that is unfinished, computed
     from other rows, or shaped for another ``maxlen``."""
-    path = Path(path)
-    if not path.is_file():
-        raise PreparedDataError(f"{path}: no features file; run `dvc repro embed`")
-    f = h5py.File(path, "r")
+    f = h5py.File(require_file(path, "embed"), "r")
     attrs = dict(f.attrs)
     problem = None
     if not attrs.get("complete", False) or DATASET not in f:

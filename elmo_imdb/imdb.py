@@ -25,6 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from elmo_imdb.atomic import atomic_output
+from elmo_imdb.errors import PipelineError
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -45,7 +46,7 @@ _LOCAL_SOURCE_HINT = (
 )
 
 
-class ArchiveError(Exception):
+class ArchiveError(PipelineError):
     """Bad or unusable dataset source; message says what and what to do."""
 
 

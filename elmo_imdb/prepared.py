@@ -28,14 +28,24 @@ import h5py
 import numpy as np
 
 from elmo_imdb.atomic import atomic_output
+from elmo_imdb.errors import PipelineError
 from elmo_imdb.imdb import Review
+from elmo_imdb.params import ParamsError
 from elmo_imdb.tokenize import tokenize
 
 SPLITS = ("train", "val", "test")
 
 
-class PreparedDataError(ValueError):
+class PreparedDataError(PipelineError, ValueError):
     """A prepared or derived file does not match the data it claims to come from."""
+
+
+def require_file(path: str | Path, stage: str) -> Path:
+    """``path`` if it exists; otherwise a :class:`PreparedDataError` naming the stage that makes it."""
+    path = Path(path)
+    if not path.is_file():
+        raise PreparedDataError(f"{path} does not exist; run `dvc repro {stage}`")
+    return path
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ class PreparedSplit:
 
     @classmethod
     def load(cls, path: str | Path) -> PreparedSplit:
-        with h5py.File(path, "r") as f:
+        with h5py.File(require_file(path, "prepare"), "r") as f:
             split = cls(
                 tokens=[row.split() for row in f["tokens"].asstr()[:]],
                 labels=f["labels"][:],
@@ -103,7 +113,7 @@ def prepare_splits(reviews: list[Review], maxlen: int, val_size: int, seed: int)
         by_split[review.split].append(review)
     train_labels = np.array([r.label for r in by_split["train"]])
     if not 0 < val_size < len(train_labels) - 1:
-        raise ValueError(f"prepare.val_size={val_size} must leave reviews for training (train has {len(train_labels)})")
+        raise ParamsError(f"prepare.val_size={val_size} must leave reviews for training (train has {len(train_labels)})")
     val_idx, train_idx = stratified_split(train_labels, val_size, rng)
     rows = {
         "train": [by_split["train"][i] for i in train_idx],

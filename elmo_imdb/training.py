@@ -41,6 +41,6 @@ def fit(model: keras.Model, train, val, params: TrainParams, history_csv: str | 
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience, restore_best_weights=True),
                 keras.callbacks.CSVLogger(str(tmp)),
             ],
-            verbose=2,
+            verbose="auto",  # a progress bar per epoch
         )
     return history

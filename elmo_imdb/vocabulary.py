@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from elmo_imdb.atomic import atomic_output
-from elmo_imdb.prepared import PreparedDataError, PreparedSplit, left_pad
+from elmo_imdb.prepared import PreparedDataError, PreparedSplit, left_pad, require_file
 
 PAD_ID = 0
 OOV_ID = 1
@@ -53,7 +53,7 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
-        return cls(Path(path).read_text(encoding="utf-8").split("\n")[:-1])
+        return cls(require_file(path, "encode").read_text(encoding="utf-8").split("\n")[:-1])
 
 
 def save_ids(path: str | Path, ids: np.ndarray, split: PreparedSplit) -> None:
@@ -64,7 +64,7 @@ def save_ids(path: str | Path, ids: np.ndarray, split: PreparedSplit) -> None:
 
 def load_ids(path: str | Path, split: PreparedSplit) -> np.ndarray:
     """The ids of ``split``; refuses a file encoded from other rows."""
-    with h5py.File(path, "r") as f:
+    with h5py.File(require_file(path, "encode"), "r") as f:
         recorded = f.attrs["prepared_fingerprint"]
         if recorded != split.fingerprint:
             raise PreparedDataError(

@@ -3,6 +3,7 @@ OUT/{train,val,test}.h5 (layout: elmo_imdb/features.py).
 
 This is the expensive stage (see README: hours on a CPU for the full model, minutes on a GPU);
 TensorFlow uses a GPU when it sees one. `embed.batch_size` changes speed and memory only.
+Interrupt it at any moment: the next run continues from the last stored block.
 """
 
 from pathlib import Path
@@ -11,7 +12,7 @@ import tensorflow as tf
 
 from elmo_imdb import cli
 from elmo_imdb.embedders import embed_blocks, load_embedder, output_dim
-from elmo_imdb.features import FeatureIdentity, create_features
+from elmo_imdb.features import FeatureIdentity, ResumableFeatures
 from elmo_imdb.prepared import SPLITS, PreparedSplit
 
 
@@ -31,13 +32,21 @@ def main(args, params):
             prepared_fingerprint=split.fingerprint,
         )
         print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
-        with create_features(args.out / f"{name}.h5", len(split), identity) as write:
-            for start, vectors in embed_blocks(embedder, split, p.batch_size, dim):
-                write(start, vectors)
+        with ResumableFeatures(args.out / f"{name}.h5", args.scratch, len(split), identity) as features:
+            first_row = features.resume()
+            for start, vectors in embed_blocks(embedder, split, p.batch_size, dim, first_row):
+                features.write(start, vectors)
+            features.finish()
 
 
 if __name__ == "__main__":
     parser = cli.parser(__doc__)
     parser.add_argument("prepared", type=Path, help="folder of the prepared splits")
     parser.add_argument("out", type=Path, help="folder for the features files")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path("data/features.partial"),
+        help="where unfinished files wait to be resumed; not a DVC output, so it survives a re-run (default: %(default)s)",
+    )
     cli.run(main, parser.parse_args())

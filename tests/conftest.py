@@ -40,3 +40,38 @@ def tiny_hub_module(tmp_path_factory) -> Path:
     from elmo_imdb.bilm import build_tiny_hub_module
 
     return build_tiny_hub_module(tmp_path_factory.mktemp("elmo") / "tiny_elmo", seed=0)
+
+
+def store_features(path: Path, vectors, identity) -> Path:
+    """Write a complete features file holding ``vectors``, the way the embed stage does."""
+    from elmo_imdb.features import ResumableFeatures
+
+    with ResumableFeatures(path, path.parent / "scratch", len(vectors), identity) as features:
+        features.resume()
+        features.write(0, vectors)
+        features.finish()
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory, tiny_splits) -> Path:
+    """A folder laid out as the pipeline leaves it: ``data/prepared``, ``data/encoded`` and
+    ``data/features`` for the tiny splits, the features random 8-wide vectors (zero at padding)."""
+    import numpy as np
+
+    from elmo_imdb.features import FeatureIdentity
+    from elmo_imdb.vocabulary import Vocabulary, save_ids
+
+    root = tmp_path_factory.mktemp("store")
+    data = root / "data"
+    vocab = Vocabulary.build(tiny_splits["train"], 50)
+    vocab.save(data / "encoded" / "vocab.txt")
+    rng = np.random.default_rng(0)
+    for name, split in tiny_splits.items():
+        split.save(data / "prepared" / f"{name}.h5")
+        ids = vocab.encode(split)
+        save_ids(data / "encoded" / f"{name}.h5", ids, split)
+        vectors = rng.normal(size=(*ids.shape, 8)).astype(np.float16) * (ids != 0)[..., None]
+        identity = FeatureIdentity("tiny-random", "elmo", "float16", split.maxlen, 8, split.fingerprint)
+        store_features(data / "features" / f"{name}.h5", vectors, identity)
+    return root

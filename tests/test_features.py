@@ -1,25 +1,25 @@
+import json
 import zlib
 
 import h5py
 import numpy as np
 import pytest
 
-from elmo_imdb.embedders import embed_blocks
-from elmo_imdb.features import DATASET, FeatureIdentity, create_features, open_features
+from conftest import store_features
+from elmo_imdb.embedders import BLOCK_ROWS, embed_blocks
+from elmo_imdb.features import DATASET, FeatureIdentity, FeaturesError, ResumableFeatures, open_features
 from elmo_imdb.prepared import PreparedDataError
 
 
 class PositionEmbedder:
     """A fake ELMo whose vector says which token, at which position, of which length it saw."""
 
-    dim = 3
-
     def __init__(self):
         self.batches = []
 
     def __call__(self, tokens, lengths):
         self.batches.append(tokens.shape)
-        out = np.zeros((*tokens.shape, self.dim), np.float32)
+        out = np.zeros((*tokens.shape, 3), np.float32)
         for i, n in enumerate(lengths):
             for k in range(n):
                 out[i, k] = (zlib.crc32(tokens[i, k].encode()) % 1000, k + 1, n)
@@ -33,8 +33,12 @@ def expected_row(tokens, maxlen):
     return row
 
 
-def identity(split, dtype="float16", dim=3):
-    return FeatureIdentity(elmo="test", output="elmo", dtype=dtype, maxlen=split.maxlen, dim=dim, prepared_fingerprint=split.fingerprint)
+def identity(split, dtype="float16", dim=3, elmo="test"):
+    return FeatureIdentity(elmo=elmo, output="elmo", dtype=dtype, maxlen=split.maxlen, dim=dim, prepared_fingerprint=split.fingerprint)
+
+
+def position_vectors(split):
+    return np.concatenate([b for _, b in embed_blocks(PositionEmbedder(), split, 2, dim=3)])
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
@@ -43,7 +47,7 @@ def test_embed_blocks_aligns_every_token_and_zeros_padding(tiny_splits, batch_si
     embedder = PositionEmbedder()
     blocks = list(embed_blocks(embedder, split, batch_size, dim=3))
     vectors = np.concatenate([b for _, b in blocks])
-    assert [s for s, _ in blocks] == list(range(0, len(split), 500))
+    assert [s for s, _ in blocks] == list(range(0, len(split), BLOCK_ROWS))
     assert vectors.shape == (len(split), split.maxlen, 3)
     for i, tokens in enumerate(split.tokens):
         np.testing.assert_array_equal(vectors[i], expected_row(tokens, split.maxlen))
@@ -51,48 +55,93 @@ def test_embed_blocks_aligns_every_token_and_zeros_padding(tiny_splits, batch_si
     assert all(b[1] % 8 == 0 or b[1] == split.maxlen for b in embedder.batches)
 
 
+def test_embed_blocks_resumes_only_at_block_boundaries(tiny_splits):
+    with pytest.raises(ValueError, match="not a multiple"):
+        next(embed_blocks(PositionEmbedder(), tiny_splits["train"], 4, dim=3, first_row=3))
+
+
 def test_features_file_roundtrip(tmp_path, tiny_splits):
     split = tiny_splits["val"]
-    vectors = np.concatenate([b for _, b in embed_blocks(PositionEmbedder(), split, 2, dim=3)])
+    vectors = position_vectors(split)
     vectors[0, -1, :] = [0.24996, -0.062491, 65504.0]  # HDF5's own float16 conversion gets these wrong
-    with create_features(tmp_path / "val.h5", len(split), identity(split)) as write:
-        write(0, vectors[:5])
-        write(5, vectors[5:])
-    data = open_features(tmp_path / "val.h5", split)
+    data = open_features(store_features(tmp_path / "val.h5", vectors, identity(split)), split)
     assert data.dtype == np.float16 and data.shape == (len(split), split.maxlen, 3)
     assert data.chunks[1:] == (split.maxlen, 3)
     np.testing.assert_array_equal(data[:], vectors.astype(np.float16))
     attrs = dict(data.file.attrs)
     assert attrs["complete"] and attrs["prepared_fingerprint"] == split.fingerprint and attrs["elmo"] == "test"
+    assert list((tmp_path / "scratch").iterdir()) == []  # nothing left behind once finished
 
 
-def test_failure_while_writing_leaves_nothing(tmp_path, tiny_splits):
+def test_an_interrupted_file_resumes_after_its_last_stored_block(tmp_path, tiny_splits, capsys):
+    split = tiny_splits["train"]
+    vectors = position_vectors(split)
+    half = len(split) // 2
+    with ResumableFeatures(tmp_path / "train.h5", tmp_path / "scratch", len(split), identity(split)) as features:
+        assert features.resume() == 0
+        features.write(0, vectors[:half])
+        # the process dies here: no finish()
+    assert not (tmp_path / "train.h5").exists()
+    with ResumableFeatures(tmp_path / "train.h5", tmp_path / "scratch", len(split), identity(split)) as features:
+        assert features.resume() == half
+        with pytest.raises(ValueError, match="blocks must come in order"):
+            features.write(0, vectors)
+        features.write(half, vectors[half:])
+        features.finish()
+    assert f"train.h5: resuming at row {half} of {len(split)}" in capsys.readouterr().out
+    np.testing.assert_array_equal(open_features(tmp_path / "train.h5", split)[:], vectors.astype(np.float16))
+
+
+def test_a_partial_file_from_another_model_is_started_over_and_says_why(tmp_path, tiny_splits, capsys):
+    split = tiny_splits["train"]
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split, elmo="hub:old")) as f:
+        f.resume()
+        f.write(0, position_vectors(split)[:4])
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split, elmo="hub:new")) as f:
+        assert f.resume() == 0
+    assert "t.h5: starting over: the partial file was made with elmo 'hub:old' (now 'hub:new')" in capsys.readouterr().out
+
+
+def test_an_unreadable_partial_file_is_started_over(tmp_path, tiny_splits, capsys):
     split = tiny_splits["val"]
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        with create_features(tmp_path / "val.h5", len(split), identity(split)) as write:
-            write(0, np.ones((1, split.maxlen, 3), np.float32))
-            raise RuntimeError("disk on fire")
-    assert list(tmp_path.iterdir()) == []
+    with ResumableFeatures(tmp_path / "v.h5", tmp_path / "scratch", len(split), identity(split)) as f:
+        f.resume()
+    (tmp_path / "scratch" / "v.h5").write_bytes(b"garbage")
+    with ResumableFeatures(tmp_path / "v.h5", tmp_path / "scratch", len(split), identity(split)) as f:
+        assert f.resume() == 0
+    assert "starting over: the partial file cannot be opened" in capsys.readouterr().out
+    progress = json.loads((tmp_path / "scratch" / "v.progress.json").read_text())
+    assert progress["rows_done"] == 0 and progress["identity"]["prepared_fingerprint"] == split.fingerprint
+
+
+def test_a_failed_write_keeps_the_stored_rows_and_marks_nothing_complete(tmp_path, tiny_splits, monkeypatch):
+    split = tiny_splits["train"]
+    vectors = position_vectors(split)
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split)) as f:
+        f.resume()
+        f.write(0, vectors[:8])
+        monkeypatch.setattr(f, "_sync", lambda: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+        with pytest.raises(FeaturesError, match=r"storing rows 8-16 of t.h5 failed .*No space left.* rows 0-8 are kept"):
+            f.write(8, vectors[8:16])
+    assert not (tmp_path / "t.h5").exists()
+    assert json.loads((tmp_path / "scratch" / "t.progress.json").read_text())["rows_done"] == 8
 
 
 def test_open_refuses_unfinished_stale_and_missing_files(tmp_path, tiny_splits):
     val, test = tiny_splits["val"], tiny_splits["test"]
-    with create_features(tmp_path / "val.h5", len(val), identity(val)):
-        pass
+    path = store_features(tmp_path / "val.h5", position_vectors(val), identity(val))
     with pytest.raises(PreparedDataError, match="was computed from prepared data .* not from the given split"):
-        open_features(tmp_path / "val.h5", test)
-    with h5py.File(tmp_path / "val.h5", "r+") as f:
+        open_features(path, test)
+    with h5py.File(path, "r+") as f:
         del f.attrs["complete"]
     with pytest.raises(PreparedDataError, match=r"is unfinished; re-run the embed stage \(`dvc repro embed`\)"):
-        open_features(tmp_path / "val.h5", val)
-    with pytest.raises(PreparedDataError, match="no features file"):
+        open_features(path, val)
+    with pytest.raises(PreparedDataError, match=r"nope.h5 does not exist; run `dvc repro embed`"):
         open_features(tmp_path / "nope.h5", val)
 
 
-def test_dataset_name_is_the_documented_one(tmp_path, tiny_splits):
+def test_dataset_name_and_dtype_are_the_documented_ones(tmp_path, tiny_splits):
     split = tiny_splits["val"]
-    with create_features(tmp_path / "f.h5", len(split), identity(split, dtype="float32")):
-        pass
+    store_features(tmp_path / "f.h5", position_vectors(split), identity(split, dtype="float32"))
     with h5py.File(tmp_path / "f.h5") as f:
         assert list(f) == [DATASET] == ["features"] and f[DATASET].dtype == np.float32
-        assert not f[DATASET][:].any()

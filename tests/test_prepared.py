@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from elmo_imdb.imdb import Review
+from elmo_imdb.params import ParamsError
 from elmo_imdb.prepared import PreparedDataError, PreparedSplit, left_pad, prepare_splits, stratified_split
 
 
@@ -47,7 +48,7 @@ def test_rows_are_shuffled_not_sorted_by_label():
 
 
 def test_stratified_split_rejects_nothing_left_for_training():
-    with pytest.raises(ValueError, match="val_size=12 must leave reviews for training"):
+    with pytest.raises(ParamsError, match="val_size=12 must leave reviews for training"):
         prepare_splits(reviews(6, 6) + reviews(1, 1, split="test"), maxlen=5, val_size=12, seed=0)
 
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from elmo_imdb.features import FeatureIdentity, create_features, open_features
+from conftest import store_features
+from elmo_imdb.features import FeatureIdentity, open_features
 from elmo_imdb.prepared import PreparedDataError
 from elmo_imdb.sequence import ReviewSequence, open_sequence
 from elmo_imdb.vocabulary import Vocabulary, save_ids
@@ -12,9 +13,8 @@ def features(tmp_path, tiny_splits):
     """A features file for the tiny train split whose row i holds the value i everywhere."""
     split = tiny_splits["train"]
     identity = FeatureIdentity("test", "elmo", "float32", split.maxlen, 2, split.fingerprint)
-    with create_features(tmp_path / "train.h5", len(split), identity) as write:
-        write(0, np.broadcast_to(np.arange(len(split), dtype=np.float32)[:, None, None], (len(split), split.maxlen, 2)))
-    return open_features(tmp_path / "train.h5", split)
+    rows = np.broadcast_to(np.arange(len(split), dtype=np.float32)[:, None, None], (len(split), split.maxlen, 2))
+    return open_features(store_features(tmp_path / "train.h5", rows, identity), split)
 
 
 def row_ids(n, maxlen=3):

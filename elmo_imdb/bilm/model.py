@@ -17,8 +17,8 @@ from the previous batch's final LSTM states); :meth:`BiLM.run` accepts and retur
 so that protocol can be replayed, while calling the model directly always starts from zeros.
 
 Speed: the input half of every LSTM gate matmul is computed for ``time_chunk`` steps at once
-(one large matmul instead of ``time_chunk`` skinny ones), and the two directions run in the
-same loop as one batched matmul. Only ``time_chunk`` steps of gate pre-activations exist at a
+(one large matmul instead of ``time_chunk`` skinny ones), and the two directions are independent
+loops that TensorFlow runs concurrently. Only ``time_chunk`` steps of gate pre-activations exist at a
 time, so memory grows with batch x time only through the [B, T, P] layer outputs.
 """
 
@@ -36,31 +36,33 @@ from .weights import check_weights, lstm_prefix, read_weights
 
 FORGET_BIAS = 1.0  # TF1 LSTMCell's default, used when the published models were trained
 
+#: Tokens encoded by the char CNN at a time (bounds its memory, see BiLM._token_embedding).
+TOKENS_PER_CNN_SLICE = 1024
+
 _ACTIVATION = {"relu": tf.nn.relu, "tanh": tf.nn.tanh}
 
 
-class LSTMLayer(NamedTuple):
-    """Both directions of one LSTM layer, stacked on a leading axis of size 2 (forward, backward)."""
+class LSTMCellWeights(NamedTuple):
+    """One direction of one LSTM layer (a TF1 ``LSTMCell`` with ``num_proj``)."""
 
-    kernel_x: tf.Variable  # [2, input_dim, 4 * lstm_dim]: the input rows of W_0
-    kernel_h: tf.Variable  # [2, projection_dim, 4 * lstm_dim]: the recurrent rows of W_0
-    bias: tf.Variable  # [2, 1, 4 * lstm_dim]: B with the forget bias folded in
-    projection: tf.Variable  # [2, lstm_dim, projection_dim]: W_P_0
+    kernel_x: tf.Variable  # [input_dim, 4 * lstm_dim]: the input rows of W_0
+    kernel_h: tf.Variable  # [projection_dim, 4 * lstm_dim]: the recurrent rows of W_0
+    bias: tf.Variable  # [4 * lstm_dim]: B with the forget bias folded in
+    projection: tf.Variable  # [lstm_dim, projection_dim]: W_P_0
 
 
-def _lstm_layer_weights(config: BiLMConfig, weights: dict[str, np.ndarray], layer: int) -> LSTMLayer:
-    def stacked(dataset):
-        return np.stack([weights[f"{lstm_prefix(d, layer)}/{dataset}"] for d in (0, 1)])
-
-    kernel, bias = stacked("W_0"), stacked("B")
+def _lstm_cell_weights(config: BiLMConfig, weights: dict[str, np.ndarray], direction: int, layer: int):
+    prefix = lstm_prefix(direction, layer)
+    kernel, bias = weights[f"{prefix}/W_0"], weights[f"{prefix}/B"].copy()
     gate = config.lstm_dim
-    bias[:, 2 * gate : 3 * gate] += FORGET_BIAS  # gate order i, j, f, o
-    input_dim = kernel.shape[1] - config.projection_dim
-    return LSTMLayer(
-        kernel_x=tf.Variable(kernel[:, :input_dim], trainable=False, name=f"lstm{layer}_kernel_x"),
-        kernel_h=tf.Variable(kernel[:, input_dim:], trainable=False, name=f"lstm{layer}_kernel_h"),
-        bias=tf.Variable(bias[:, np.newaxis], trainable=False, name=f"lstm{layer}_bias"),
-        projection=tf.Variable(stacked("W_P_0"), trainable=False, name=f"lstm{layer}_projection"),
+    bias[2 * gate : 3 * gate] += FORGET_BIAS  # gate order i, j, f, o
+    input_dim = kernel.shape[0] - config.projection_dim
+    name = f"lstm{layer}_{('forward', 'backward')[direction]}"
+    return LSTMCellWeights(
+        kernel_x=tf.Variable(kernel[:input_dim], trainable=False, name=f"{name}_kernel_x"),
+        kernel_h=tf.Variable(kernel[input_dim:], trainable=False, name=f"{name}_kernel_h"),
+        bias=tf.Variable(bias, trainable=False, name=f"{name}_bias"),
+        projection=tf.Variable(weights[f"{prefix}/W_P_0"], trainable=False, name=f"{name}_projection"),
     )
 
 
@@ -90,14 +92,15 @@ class BiLM(tf.Module):
         self,
         options: dict,
         weights: dict[str, np.ndarray],
-        time_chunk: int = 8,
+        time_chunk: int = 16,
         jit_compile: bool = False,
         name: str = "bilm",
     ):
         """Build from a parsed ``options.json`` and the datasets of a ``weights.hdf5``.
 
         Args:
-          time_chunk: LSTM steps whose input matmul is batched together (and unrolled).
+          time_chunk: LSTM steps whose input matmul is done at once (more: larger matmuls,
+            more memory for their [time_chunk, B, 4 * lstm_dim] result).
           jit_compile: compile the numeric part with XLA (recompiles for every new batch shape).
         """
         super().__init__(name=name)
@@ -129,7 +132,10 @@ class BiLM(tf.Module):
                 tf.Variable(weights["CNN_proj/W_proj"], trainable=False, name="W_proj"),
                 tf.Variable(weights["CNN_proj/b_proj"], trainable=False, name="b_proj"),
             )
-            self._lstm = [_lstm_layer_weights(config, weights, k) for k in range(config.n_layers)]
+            self._lstm = [
+                [_lstm_cell_weights(config, weights, direction, layer) for direction in (0, 1)]
+                for layer in range(config.n_layers)
+            ]
             self.mix_weights = tf.Variable(tf.zeros([config.n_layers + 1]), name="mix_weights")
             self.gamma = tf.Variable(1.0, name="gamma")
 
@@ -180,22 +186,49 @@ class BiLM(tf.Module):
         """
         embedding = self._token_embedding(char_ids)
         reverse = lambda x: tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)  # noqa: E731
-        # Direction-major: the backward LSTM reads every sentence reversed within its length.
-        inputs = tf.stack([embedding, reverse(embedding)])
+        # The backward LSTM reads every sentence reversed within its own length.
+        inputs = [embedding, reverse(embedding)]
         layers, final_state = [], []
-        for k, layer in enumerate(self._lstm):
-            outputs, state = self._lstm_layer(layer, inputs, lengths, initial_state[k])
+        for k, cells in enumerate(self._lstm):
+            cell_state, output_state = initial_state[k]
+            # The two directions are independent loops that TensorFlow runs concurrently.
+            runs = [
+                self._lstm_direction(cell, x, lengths, cell_state[d], output_state[d])
+                for d, (cell, x) in enumerate(zip(cells, inputs))
+            ]
+            outputs = [run[0] for run in runs]
             if self.config.use_skip_connections and k > 0:
-                outputs += inputs
+                outputs = [y + x for y, x in zip(outputs, inputs)]
             layers.append(tf.concat([outputs[0], reverse(outputs[1])], axis=-1))
-            final_state.append(state)
+            final_state.append((tf.stack([run[1] for run in runs]), tf.stack([run[2] for run in runs])))
             inputs = outputs
         return embedding, layers, tuple(final_state)
 
     def _token_embedding(self, char_ids):
-        """Char-CNN token encoder: [B, S, max_chars] ids -> [B, S, projection_dim]."""
+        """Char-CNN token encoder: [B, S, max_chars] ids -> [B, S, projection_dim].
+
+        Tokens go through in slices of :data:`TOKENS_PER_CNN_SLICE`, one after the other: the
+        widest convolution's output is [tokens, max_chars, filters] floats (0.5 GB for a
+        32 x 82 batch of the original model), so this bounds memory for any batch size.
+        """
         shape = tf.shape(char_ids)
-        chars = tf.gather(self._char_embed, tf.reshape(char_ids, [-1, shape[2]]))
+        max_chars = char_ids.shape[-1]
+        flat = tf.reshape(char_ids, [-1, max_chars])
+        n_tokens = tf.shape(flat)[0]
+        n_slices = (n_tokens + TOKENS_PER_CNN_SLICE - 1) // TOKENS_PER_CNN_SLICE
+        flat = tf.pad(flat, [[0, n_slices * TOKENS_PER_CNN_SLICE - n_tokens], [0, 0]])
+        embedded = tf.map_fn(
+            self._encode_tokens,
+            tf.reshape(flat, [n_slices, TOKENS_PER_CNN_SLICE, max_chars]),
+            fn_output_signature=tf.float32,
+            parallel_iterations=1,
+        )
+        embedded = tf.reshape(embedded, [-1, self.config.projection_dim])[:n_tokens]
+        return tf.reshape(embedded, [shape[0], shape[1], self.config.projection_dim])
+
+    def _encode_tokens(self, char_ids):
+        """[N, max_chars] char ids -> [N, projection_dim]: convolutions, highways, projection."""
+        chars = tf.gather(self._char_embed, char_ids)
         activation = _ACTIVATION[self.config.activation]
         pooled = []
         for kernel, bias in self._convolutions:
@@ -207,54 +240,48 @@ class BiLM(tf.Module):
             transform = tf.nn.relu(tf.matmul(x, w_transform) + b_transform)
             x = carry * transform + (1.0 - carry) * x
         w_proj, b_proj = self._projection
-        x = tf.matmul(x, w_proj) + b_proj
-        return tf.reshape(x, [shape[0], shape[1], self.config.projection_dim])
+        return tf.matmul(x, w_proj) + b_proj
 
-    def _lstm_layer(self, layer: LSTMLayer, inputs, lengths, state):
-        """Run both directions of one layer.
+    def _lstm_direction(self, cell: LSTMCellWeights, inputs, lengths, cell_state, output_state):
+        """Run one LSTM over [B, S, D] ``inputs`` from (cell [B, H], output [B, P]) states.
 
-        Args:
-          inputs: [2, B, S, D] direction-major inputs (the backward ones already reversed).
-          lengths: [B] valid steps per row; later steps keep the state and output zeros.
-          state: (cell [2, B, H], output [2, B, P]).
-        Returns:
-          outputs [2, B, S, P] and the final (cell, output).
+        Steps at or after ``lengths`` [B] keep the state and output zeros, like ``dynamic_rnn``
+        with ``sequence_length``. Returns outputs [B, S, P] and the final cell and output states.
         """
-        k = self.time_chunk
-        dim_in, gates = layer.kernel_x.shape[1], layer.kernel_x.shape[2]
-        batch, steps = tf.shape(inputs)[1], tf.shape(inputs)[2]
-        n_chunks = (steps + k - 1) // k
-        padded = tf.pad(inputs, [[0, 0], [0, 0], [0, n_chunks * k - steps], [0, 0]])
-        # [n_chunks, 2, k * B, D], rows ordered (step, sentence) so a step's gates are contiguous.
-        chunks = tf.reshape(
-            tf.transpose(tf.reshape(padded, [2, batch, n_chunks, k, dim_in]), [2, 0, 3, 1, 4]),
-            [n_chunks, 2, k * batch, dim_in],
-        )
+        chunk = self.time_chunk
+        gates = cell.kernel_x.shape[1]
+        batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
+        time_major = tf.transpose(inputs, [1, 0, 2])  # [S, B, D]
         cell_clip, proj_clip = self.config.cell_clip, self.config.proj_clip
 
-        def chunk_step(i, cell, output, outputs):
-            gates_x = tf.reshape(tf.matmul(chunks[i], layer.kernel_x) + layer.bias, [2, k, batch, gates])
-            chunk_outputs = []
-            for t in range(k):
-                z = gates_x[:, t] + tf.matmul(output, layer.kernel_h)
-                gate_i, gate_j, gate_f, gate_o = tf.split(z, 4, axis=-1)
-                new_cell = _clip(tf.sigmoid(gate_f) * cell + tf.sigmoid(gate_i) * tf.tanh(gate_j), cell_clip)
-                new_output = _clip(tf.matmul(tf.sigmoid(gate_o) * tf.tanh(new_cell), layer.projection), proj_clip)
-                active = (i * k + t < lengths)[tf.newaxis, :, tf.newaxis]
-                cell = tf.where(active, new_cell, cell)
-                output = tf.where(active, new_output, output)
-                chunk_outputs.append(tf.where(active, new_output, 0.0))
-            return i + 1, cell, output, outputs.write(i, tf.stack(chunk_outputs, axis=2))
+        def run_chunk(start, cell_state, output_state, outputs):
+            stop = tf.minimum(start + chunk, steps)
+            # The input half of the gates for the whole chunk: one matmul with chunk * B rows.
+            chunk_inputs = tf.reshape(time_major[start:stop], [-1, cell.kernel_x.shape[0]])
+            gates_x = tf.reshape(tf.matmul(chunk_inputs, cell.kernel_x) + cell.bias, [-1, batch, gates])
 
-        _, cell, output, outputs = tf.while_loop(
-            lambda i, *_: i < n_chunks,
-            chunk_step,
-            (tf.constant(0), state[0], state[1], tf.TensorArray(tf.float32, size=n_chunks)),
+            def step(t, cell_state, output_state, outputs):
+                z = gates_x[t - start] + tf.matmul(output_state, cell.kernel_h)
+                gate_i, gate_j, gate_f, gate_o = tf.split(z, 4, axis=-1)
+                new_cell = tf.sigmoid(gate_f) * cell_state + tf.sigmoid(gate_i) * tf.tanh(gate_j)
+                new_cell = _clip(new_cell, cell_clip)
+                new_output = _clip(tf.matmul(tf.sigmoid(gate_o) * tf.tanh(new_cell), cell.projection), proj_clip)
+                active = (t < lengths)[:, tf.newaxis]
+                return (
+                    t + 1,
+                    tf.where(active, new_cell, cell_state),
+                    tf.where(active, new_output, output_state),
+                    outputs.write(t, tf.where(active, new_output, 0.0)),
+                )
+
+            return tf.while_loop(lambda t, *_: t < stop, step, (start, cell_state, output_state, outputs))
+
+        _, cell_state, output_state, outputs = tf.while_loop(
+            lambda start, *_: start < steps,
+            run_chunk,
+            (tf.constant(0), cell_state, output_state, tf.TensorArray(tf.float32, size=steps)),
         )
-        proj = output.shape[-1]
-        outputs = tf.transpose(outputs.stack(), [1, 2, 0, 3, 4])  # [2, B, n_chunks, k, P]
-        outputs = tf.reshape(outputs, [2, batch, n_chunks * k, proj])[:, :, :steps]
-        return outputs, (cell, output)
+        return tf.transpose(outputs.stack(), [1, 0, 2]), cell_state, output_state
 
     def _hub_outputs(self, embedding, layers, sequence_len):
         """Drop ``<S>``/``</S>``, zero the padding, and mix the layers like ``google/elmo/3``."""

@@ -1,0 +1,73 @@
+"""Loading ELMo: the TF-Hub path and the native biLM path, and what happens when either is wrong."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
+from elmo_imdb.embedders import BilmElmo, ElmoLoadError, HubElmo
+
+
+def save_module(path, signatures):
+    module = tf.Module()
+    tf.saved_model.save(module, str(path), signatures=signatures)
+    return str(path)
+
+
+def fake_tokens_signature(width):
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string), tf.TensorSpec([None], tf.int32)])
+    def tokens(tokens, sequence_len):
+        shape = tf.shape(tokens)
+        return {"elmo": tf.zeros([shape[0], shape[1], width]), "sequence_len": sequence_len}
+
+    return tokens
+
+
+def test_hub_and_native_paths_give_the_same_vectors(tmp_path, tiny_hub_module):
+    tokens = np.array([["A", "fine", "film", "."], ["Bad", "!", "", ""]], dtype=object)
+    lengths = np.array([4, 2])
+    hub_vectors = HubElmo(str(tiny_hub_module), "elmo")(tokens, lengths)
+    assert hub_vectors.shape == (2, 4, 1024)
+    assert not hub_vectors[1, 2:].any() and np.abs(hub_vectors[1, :2]).min() >= 0
+
+    options = tmp_path / "options.json"
+    options.write_text(json.dumps(TINY_HUB_OPTIONS))
+    weights = write_random_weights(TINY_HUB_OPTIONS, tmp_path / "weights.hdf5", seed=0)  # the module's weights
+    native = BilmElmo(str(options), str(weights), "elmo")
+    np.testing.assert_allclose(native(tokens, lengths), hub_vectors, atol=1e-5)
+    assert native.identity.startswith("bilm:options.json:sha256=")
+
+
+def test_a_missing_handle_says_how_to_use_a_local_copy(tmp_path):
+    with pytest.raises(ElmoLoadError, match=r"(?s)cannot load the ELMo module .*set embed.hub_handle in params.yaml to that local directory"):
+        HubElmo(str(tmp_path / "nowhere"), "elmo")
+
+
+def test_a_module_without_the_tokens_signature_is_refused(tmp_path):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def default(strings):
+        return {"default": tf.zeros([tf.shape(strings)[0], 1024])}
+
+    handle = save_module(tmp_path / "m", {"default": default})
+    with pytest.raises(ElmoLoadError, match=r"has no `tokens` signature \(it has: default\)"):
+        HubElmo(handle, "elmo")
+
+
+def test_a_module_of_the_wrong_width_is_refused(tmp_path):
+    handle = save_module(tmp_path / "m", {"tokens": fake_tokens_signature(16)})
+    with pytest.raises(ElmoLoadError, match="returns elmo vectors of width 16, not 1024"):
+        HubElmo(handle, "elmo")
+    with pytest.raises(ElmoLoadError, match="has no output 'lstm_outputs1'"):
+        HubElmo(handle, "lstm_outputs1")
+
+
+def test_weights_that_do_not_fit_their_options_are_refused(tmp_path):
+    options = tmp_path / "options.json"
+    options.write_text(json.dumps(TINY_HUB_OPTIONS))
+    smaller = json.loads(json.dumps(TINY_HUB_OPTIONS))
+    smaller["lstm"]["dim"] = 64
+    weights = write_random_weights(smaller, tmp_path / "weights.hdf5")
+    with pytest.raises(ElmoLoadError, match=r"cannot build the biLM .* has shape .* but the options require"):
+        BilmElmo(str(options), str(weights), "elmo")

@@ -1,0 +1,80 @@
+"""The stage scripts as a user runs them: --help, and clear one-line errors with nothing left behind."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+STAGES = ["fetch", "prepare", "encode", "embed", "train", "evaluate", "summarize"]
+
+
+def run_stage(stage, *args, cwd=REPO):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def params_file(tmp_path, **sections):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_has_help(stage):
+    result = run_stage(stage, "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout and "--params" in result.stdout
+
+
+def test_bad_params_fail_before_any_work(tmp_path):
+    params = params_file(tmp_path, train={"epochs": 0})
+    result = run_stage("fetch", str(tmp_path / "out.tar.gz"), "--params", str(params))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: train.epochs must be >= 1, got 0"
+    assert "tensorflow" not in result.stderr  # fetch does not even import TensorFlow
+    assert not (tmp_path / "out.tar.gz").exists()
+
+
+def test_fetch_from_a_missing_local_copy_says_which_param(tmp_path):
+    params = params_file(tmp_path, fetch={"local": str(tmp_path / "nowhere.tar.gz")})
+    result = run_stage("fetch", str(tmp_path / "raw" / "a.tar.gz"), "--params", str(params))
+    assert result.returncode == 1 and "fetch.local" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "raw" / "a.tar.gz").exists()
+
+
+def test_prepare_refuses_a_broken_archive(tmp_path):
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"this is not a gzip file")
+    result = run_stage("prepare", str(broken), str(tmp_path / "prepared"), "--params", str(params_file(tmp_path)))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_embed_with_an_unloadable_module_says_how_to_use_a_local_copy(tmp_path, tiny_splits):
+    for name, split in tiny_splits.items():
+        split.save(tmp_path / "prepared" / f"{name}.h5")
+    params = params_file(tmp_path, embed={"hub_handle": str(tmp_path / "no_such_module")})
+    result = run_stage("embed", str(tmp_path / "prepared"), str(tmp_path / "features"), "--params", str(params))
+    assert result.returncode == 1
+    assert "cannot load the ELMo module" in result.stderr and "embed.hub_handle" in result.stderr
+    assert not (tmp_path / "features").exists() or not any((tmp_path / "features").iterdir())
+
+
+def test_embed_with_missing_bilm_weights_names_the_param(tmp_path, tiny_splits):
+    for name, split in tiny_splits.items():
+        split.save(tmp_path / "prepared" / f"{name}.h5")
+    params = params_file(tmp_path, embed={"source": "bilm", "bilm_weights": str(tmp_path / "w.hdf5")})
+    result = run_stage("embed", str(tmp_path / "prepared"), str(tmp_path / "features"), "--params", str(params))
+    assert result.returncode == 1 and "embed.bilm_weights" in result.stderr and "does not exist" in result.stderr
+
+
+def test_train_without_features_says_to_run_embed(tmp_path, tiny_splits):
+    result = run_stage("train", "bilstm", "elmo", "--prepared", str(tmp_path), "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"))
+    assert result.returncode == 1 and "error:" in result.stderr
