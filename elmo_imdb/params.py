@@ -20,8 +20,10 @@ from pathlib import Path
 
 import yaml
 
+from elmo_imdb.errors import PipelineError
 
-class ParamsError(ValueError):
+
+class ParamsError(PipelineError, ValueError):
     """A parameter is missing, unknown, of the wrong type or out of range."""
 
 
@@ -63,15 +65,44 @@ class EmbedParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    embedding_dim: int = _spec("width of the learned Embedding", min=1)
-    lstm_units: int = _spec("units of each LSTM direction", min=1)
-    dropout: float = _spec("LSTM input dropout", min=0.0, max=0.99)
-    recurrent_dropout: float = _spec("LSTM recurrent dropout", min=0.0, max=0.99)
+    """What every classifier shares: its Embedding width, the optimiser and the training loop."""
+
+    embedding_dim: int = _spec("width of the learned Embedding of the token ids", min=1)
     learning_rate: float = _spec("Adam learning rate", min=1e-7, max=1.0)
     batch_size: int = _spec("reviews per training batch", min=1)
     epochs: int = _spec("upper bound on epochs; early stopping usually ends sooner", min=1)
     patience: int = _spec("epochs without a better validation loss before stopping", min=0)
     seed: int = _spec("seed of weights, dropout and batch order", min=0)
+
+
+@dataclass(frozen=True)
+class BilstmParams:
+    lstm_units: int = _spec("units of each LSTM direction", min=1)
+    dropout: float = _spec("LSTM input dropout", min=0.0, max=0.99)
+    recurrent_dropout: float = _spec("LSTM recurrent dropout", min=0.0, max=0.99)
+
+
+@dataclass(frozen=True)
+class CnnParams:
+    filters: int = _spec("Conv1D filters", min=1)
+    kernel_size: int = _spec("Conv1D window, in tokens", min=1)
+    hidden_units: int = _spec("units of the dense layer after global max pooling", min=1)
+    dropout: float = _spec("dropout before and after the dense layer", min=0.0, max=0.99)
+
+
+@dataclass(frozen=True)
+class PooledParams:
+    """Logistic regression on the mean token vector: nothing to tune beyond `train`."""
+
+
+@dataclass(frozen=True)
+class ClassifiersParams:
+    """One section per classifier of ``elmo_imdb.classifiers.CLASSIFIERS``, named alike, so a
+    DVC stage can depend on its own classifier's section only."""
+
+    bilstm: BilstmParams
+    cnn: CnnParams
+    pooled: PooledParams
 
 
 @dataclass(frozen=True)
@@ -81,6 +112,7 @@ class Params:
     encode: EncodeParams
     embed: EmbedParams
     train: TrainParams
+    classifiers: ClassifiersParams
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -8,7 +8,8 @@ is reshuffled every epoch. Keras runs ``__getitem__`` in a background thread and
 so reading overlaps the training step.
 
 :func:`open_sequence` is the way in: it loads a split's labels and ids, opens its features,
-and checks that all three come from the same prepared rows.
+and checks that all three come from the same prepared rows. :func:`as_dataset` offers the same
+batches as a ``tf.data.Dataset`` for code that wants one (a custom training loop, say).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import h5py
 import keras
 import numpy as np
+import tensorflow as tf
 
 from elmo_imdb.features import open_features
 from elmo_imdb.prepared import PreparedSplit
@@ -85,3 +87,24 @@ def open_sequence(
     ids = load_ids(Path(encoded_dir) / f"{name}.h5", split)
     features = open_features(Path(features_dir) / f"{name}.h5", split) if features_dir else None
     return ReviewSequence(ids, split.labels, features, batch_size, shuffle, seed)
+
+
+def as_dataset(sequence: ReviewSequence) -> tf.data.Dataset:
+    """The batches of ``sequence`` as a ``tf.data.Dataset``: one pass is one epoch, and a
+    shuffled sequence reshuffles its batch order after each pass. ELMo vectors keep the
+    store's dtype (float16 by default); cast them if your model wants float32."""
+    n_tokens = sequence.ids.shape[1]
+    ids = tf.TensorSpec((None, n_tokens), tf.as_dtype(sequence.ids.dtype))
+    labels = tf.TensorSpec((None,), tf.float32)
+    if sequence.features is None:
+        signature = (ids, labels)
+    else:
+        features = tf.TensorSpec((None, *sequence.features.shape[1:]), tf.as_dtype(sequence.features.dtype))
+        signature = ((ids, features), labels)
+
+    def batches():
+        for index in range(len(sequence)):
+            yield sequence[index]
+        sequence.on_epoch_end()
+
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)

@@ -1,7 +1,8 @@
-"""Stage train: fit one classifier variant, early-stopping on the validation split.
+"""Stage train: fit one classifier on one features variant, early-stopping on the validation split.
 
-`base` reads token ids only; `elmo` also reads the cached ELMo vectors through the HDF5-backed
-Sequence. Writes the model and RESULTS/{history.csv,train.json}.
+CLASSIFIER is one of elmo_imdb.classifiers.CLASSIFIERS, with its params.yaml line
+`classifiers.CLASSIFIER`. VARIANT `base` reads token ids only; `elmo` also reads the cached
+ELMo vectors through the HDF5-backed Sequence. Writes the model and RESULTS/{history.csv,train.json}.
 """
 
 import json
@@ -12,7 +13,7 @@ import numpy as np
 
 from elmo_imdb import cli
 from elmo_imdb.atomic import atomic_output
-from elmo_imdb.classifiers import VARIANTS, build_bilstm
+from elmo_imdb.classifiers import CLASSIFIERS, VARIANTS, build_classifier
 from elmo_imdb.sequence import open_sequence
 from elmo_imdb.training import fit
 from elmo_imdb.vocabulary import Vocabulary
@@ -26,7 +27,7 @@ def main(args, params):
     val = open_sequence("val", args.prepared, args.encoded, features, p.batch_size)
     vocab_size = Vocabulary.load(args.encoded / "vocab.txt").size
     elmo_dim = train.features.shape[-1] if train.features is not None else None
-    model = build_bilstm(p, maxlen=train.ids.shape[1], vocab_size=vocab_size, elmo_dim=elmo_dim)
+    model = build_classifier(args.classifier, params, maxlen=train.ids.shape[1], vocab_size=vocab_size, elmo_dim=elmo_dim)
     model.summary()
 
     history = fit(model, train, val, p, args.results / "history.csv").history
@@ -47,6 +48,7 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = cli.parser(__doc__)
+    parser.add_argument("classifier", choices=CLASSIFIERS)
     parser.add_argument("variant", choices=VARIANTS)
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="default: %(default)s")
     parser.add_argument("--encoded", type=Path, default=Path("data/encoded"), help="default: %(default)s")

@@ -145,3 +145,20 @@ def test_dataset_name_and_dtype_are_the_documented_ones(tmp_path, tiny_splits):
     store_features(tmp_path / "f.h5", position_vectors(split), identity(split, dtype="float32"))
     with h5py.File(tmp_path / "f.h5") as f:
         assert list(f) == [DATASET] == ["features"] and f[DATASET].dtype == np.float32
+
+
+def test_features_of_another_maxlen_are_refused(tmp_path, tiny_splits):
+    split = tiny_splits["val"]
+    store_features(tmp_path / "val.h5", position_vectors(split), identity(split))
+    longer = type(split)(split.tokens, split.labels, split.names, maxlen=split.maxlen + 4)
+    with pytest.raises(PreparedDataError, match="was computed from prepared data"):
+        open_features(tmp_path / "val.h5", longer)  # maxlen is part of the fingerprint
+
+
+def test_row_alignment_with_the_prepared_split_holds_for_every_row(tmp_path, tiny_splits):
+    """Padding positions are exact zeros and every real position is written, row by row."""
+    split = tiny_splits["train"]
+    data = open_features(store_features(tmp_path / "t.h5", position_vectors(split), identity(split)), split)[:]
+    for i, n in enumerate(split.lengths):
+        assert not data[i, : split.maxlen - n].any()
+        assert (data[i, split.maxlen - n :, 1] == np.arange(1, n + 1)).all()  # position k+1 at column maxlen-n+k

@@ -1,5 +1,6 @@
 """End to end: `dvc repro` on the tiny archive and the tiny ELMo hub module, in a copy of the repo."""
 
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from elmo_imdb.classifiers import CLASSIFIERS, VARIANTS
 from elmo_imdb.prepared import PreparedSplit
 
 pytestmark = pytest.mark.slow
@@ -26,10 +28,15 @@ def dvc(workdir, *args):
 
 
 def set_params(workdir, **sections):
+    """Update params.yaml section by section; a nested mapping updates the subsection."""
     path = workdir / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for section, values in sections.items():
-        params[section].update(values)
+        for key, value in values.items():
+            if isinstance(value, dict):
+                params[section][key].update(value)
+            else:
+                params[section][key] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -54,32 +61,47 @@ def pipeline(tmp_path_factory, tiny_archive, tiny_hub_module):
         fetch={"local": str(tiny_archive)},
         prepare={"maxlen": 16, "val_size": 8},
         embed={"hub_handle": str(tiny_hub_module), "batch_size": 7},
-        train={"embedding_dim": 8, "lstm_units": 4, "batch_size": 8, "epochs": 2},
+        train={"embedding_dim": 8, "batch_size": 8, "epochs": 2},
+        classifiers={"bilstm": {"lstm_units": 4}, "cnn": {"filters": 4, "hidden_units": 4}},
     )
     first = dvc(work, "repro")
     return work, first
 
 
-def test_first_repro_runs_every_stage_and_reports_both_variants(pipeline):
+def runs(stage):
+    return {f"{stage}@{classifier}-{variant}" for classifier in CLASSIFIERS for variant in VARIANTS}
+
+
+def test_first_repro_runs_every_stage_and_reports_every_run(pipeline):
     work, first = pipeline
-    assert stages_run(first) == {
-        "fetch", "prepare", "encode", "embed",
-        "train@base", "train@elmo", "evaluate@base", "evaluate@elmo",
-    }
+    assert stages_run(first) == {"fetch", "prepare", "encode", "embed", "summarize"} | runs("train") | runs("evaluate")
     metrics = dvc(work, "metrics", "show")
-    for variant in ("base", "elmo"):
-        assert f"results/{variant}/test/metrics.json" in metrics
-        assert f"results/{variant}/train.json" in metrics
+    for classifier in CLASSIFIERS:
+        for variant in VARIANTS:
+            assert f"results/{classifier}-{variant}/test/metrics.json" in metrics
+            assert f"results/{classifier}-{variant}/train.json" in metrics
     assert "roc_auc" in metrics and "mean_epoch_time_s" in metrics
-    for plot in ("results/elmo/history.csv", "results/elmo/test/roc.csv", "results/base/test/predictions.csv"):
+    for plot in ("results/cnn-elmo/history.csv", "results/pooled-elmo/test/roc.csv", "results/bilstm-base/test/predictions.csv"):
         assert (work / plot).stat().st_size > 0
+    plots = json.loads(dvc(work, "plots", "show", "--json"))
+    assert not plots.get("errors") and "reports/summary.png" in plots["data"]
+    summary = json.loads((work / "reports/summary.json").read_text())
+    assert set(summary) == {run.split("@")[1] for run in runs("train")}
 
 
-def test_changing_a_training_param_reruns_only_training_and_evaluation(pipeline):
+def test_runs_without_elmo_do_not_depend_on_the_features(pipeline):
     work, _ = pipeline
-    set_params(work, train={"lstm_units": 6})
+    lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
+    for stage in runs("train") | runs("evaluate"):
+        reads_features = "data/features" in {dep["path"] for dep in lock[stage]["deps"]}
+        assert reads_features == stage.endswith("-elmo"), stage
+
+
+def test_a_classifier_param_reruns_only_that_classifier(pipeline):
+    work, _ = pipeline
+    set_params(work, classifiers={"bilstm": {"lstm_units": 6}})
     again = dvc(work, "repro")
-    assert stages_run(again) == {"train@base", "train@elmo", "evaluate@base", "evaluate@elmo"}
+    assert stages_run(again) == {"train@bilstm-base", "train@bilstm-elmo", "evaluate@bilstm-base", "evaluate@bilstm-elmo", "summarize"}
     set_params(work, embed={"batch_size": 3})  # speed only: must not invalidate the features
     assert stages_run(dvc(work, "repro")) == set()
 
