@@ -107,34 +107,41 @@ def output_dim(embedder) -> int:
 def embed_blocks(
     embedder, split: PreparedSplit, batch_size: int, dim: int, first_row: int = 0
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(first_row, vectors)`` for consecutive blocks of ``split`` from ``first_row`` (a
-    multiple of BLOCK_ROWS, or the end when only finishing is left, to resume); ``vectors`` is float32 ``[rows, maxlen, dim]``,
-    left-padded like the split, zeros at padding. Block boundaries and the batches inside a
-    block depend only on the split and ``batch_size``, so a resumed run computes exactly what
-    an uninterrupted one would."""
+    """Yield ``(first_row, vectors)`` for consecutive blocks of BLOCK_ROWS rows of ``split``,
+    from ``first_row`` (a block boundary, or the end when only finishing is left, to resume),
+    with a progress bar. Block boundaries and the batches inside a block depend only on the
+    split and ``batch_size``, so a resumed run computes exactly what an uninterrupted one would."""
     if first_row % BLOCK_ROWS and first_row != len(split):
         raise ValueError(f"first_row {first_row} is not a multiple of {BLOCK_ROWS}")
-    lengths = split.lengths
     with tqdm(total=len(split), initial=first_row, unit="review", desc="ELMo", smoothing=0.05) as progress:
         for start in range(first_row, len(split), BLOCK_ROWS):
             rows = np.arange(start, min(start + BLOCK_ROWS, len(split)))
-            block = np.zeros((len(rows), split.maxlen, dim), dtype=np.float32)
-            nonempty = rows[lengths[rows] > 0]
-            by_length = nonempty[np.argsort(-lengths[nonempty], kind="stable")]
-            for batch in np.array_split(by_length, max(1, -(-len(by_length) // batch_size))):
-                if len(batch) == 0:
-                    continue
-                width = min(-(-lengths[batch].max() // LENGTH_BUCKET) * LENGTH_BUCKET, split.maxlen)
-                tokens = np.full((len(batch), width), "", dtype=object)
-                for i, row in enumerate(batch):
-                    tokens[i, : lengths[row]] = split.tokens[row]
-                vectors = embedder(tokens, lengths[batch])
-                for i, row in enumerate(batch):
-                    n = lengths[row]
-                    block[row - start, split.maxlen - n :] = vectors[i, :n]
-                progress.update(len(batch))
-            progress.update(len(rows) - len(nonempty))
-            yield start, block
+            yield start, embed_rows(embedder, split, rows, batch_size, dim)
+            progress.update(len(rows))
+
+
+def embed_rows(embedder, split: PreparedSplit, rows: np.ndarray, batch_size: int, dim: int) -> np.ndarray:
+    """float32 ``[len(rows), maxlen, dim]`` vectors of ``split``'s ``rows``, left-padded like the
+    split, exact zeros at padding. Reviews are sorted by length and batched, each batch padded
+    to a multiple of LENGTH_BUCKET tokens: little padding, few distinct shapes. Empty reviews
+    stay all zeros without calling ELMo."""
+    lengths = split.lengths
+    vectors = np.zeros((len(rows), split.maxlen, dim), dtype=np.float32)
+    position = {row: i for i, row in enumerate(rows)}
+    nonempty = rows[lengths[rows] > 0]
+    by_length = nonempty[np.argsort(-lengths[nonempty], kind="stable")]
+    for batch in np.array_split(by_length, max(1, -(-len(by_length) // batch_size))):
+        if len(batch) == 0:
+            continue
+        width = min(-(-lengths[batch].max() // LENGTH_BUCKET) * LENGTH_BUCKET, split.maxlen)
+        tokens = np.full((len(batch), width), "", dtype=object)
+        for i, row in enumerate(batch):
+            tokens[i, : lengths[row]] = split.tokens[row]
+        output = embedder(tokens, lengths[batch])
+        for i, row in enumerate(batch):
+            n = lengths[row]
+            vectors[position[row], split.maxlen - n :] = output[i, :n]
+    return vectors
 
 
 def _sha256(path: str | Path) -> str:

@@ -6,6 +6,7 @@ its test score optimistic; here validation loss chooses the epoch and its weight
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +42,6 @@ def fit(model: keras.Model, train, val, params: TrainParams, history_csv: str | 
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience, restore_best_weights=True),
                 keras.callbacks.CSVLogger(str(tmp)),
             ],
-            verbose="auto",  # a progress bar per epoch
+            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
         )
     return history
