@@ -76,5 +76,17 @@ def test_embed_with_missing_bilm_weights_names_the_param(tmp_path, tiny_splits):
 
 
 def test_train_without_features_says_to_run_embed(tmp_path, tiny_splits):
-    result = run_stage("train", "bilstm", "elmo", "--prepared", str(tmp_path), "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"))
-    assert result.returncode == 1 and "error:" in result.stderr
+    from elmo_imdb.vocabulary import Vocabulary, save_ids
+
+    vocab = Vocabulary.build(tiny_splits["train"], 100)
+    vocab.save(tmp_path / "encoded" / "vocab.txt")
+    for name, split in tiny_splits.items():
+        split.save(tmp_path / "prepared" / f"{name}.h5")
+        save_ids(tmp_path / "encoded" / f"{name}.h5", vocab.encode(split), split)
+    result = run_stage(
+        "train", "bilstm", "elmo", "--prepared", str(tmp_path / "prepared"), "--encoded", str(tmp_path / "encoded"),
+        "--features", str(tmp_path / "features"), "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"),
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("train.h5 does not exist; run `dvc repro embed`")
+    assert not (tmp_path / "m.keras").exists() and not (tmp_path / "r").exists()
