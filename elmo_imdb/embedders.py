@@ -8,7 +8,9 @@ Two sources give the same interface (``embedder(tokens, lengths) -> [B, T, dim]`
   (:mod:`elmo_imdb.bilm`).
 
 Both take tokens right-padded with ``""`` (the modules' convention) and leave padding
-positions at zero. :func:`embed_blocks` walks a prepared split in contiguous blocks of rows,
+positions at zero. Besides any single output of the module, they can return ``layers``: the
+three biLM layers of every token, ``[B, T, 3, dim]`` (:func:`select_output`), for a classifier
+to mix itself. :func:`embed_blocks` walks a prepared split in contiguous blocks of rows,
 batches reviews of similar length inside each block (less padding, fewer wasted FLOPs), and
 returns each block left-padded like the prepared split, ready to be stored.
 TensorFlow places the work on a GPU when it sees one.
@@ -31,6 +33,7 @@ from elmo_imdb.prepared import PreparedSplit
 BLOCK_ROWS = 500
 LENGTH_BUCKET = 8
 HUB_ELMO_WIDTH = 1024  # google/elmo's `elmo` and `lstm_outputs*`; a module that differs is not ELMo
+LAYERS = ("word_emb", "lstm_outputs1", "lstm_outputs2")  # the module outputs behind output `layers`
 
 
 class ElmoLoadError(PipelineError, RuntimeError):
@@ -56,17 +59,18 @@ class HubElmo:
         if "tokens" not in self._module.signatures:
             raise ElmoLoadError(f"{handle!r} has no `tokens` signature (it has: {', '.join(self._module.signatures)})")
         self._signature = self._module.signatures["tokens"]
-        if output not in self._signature.structured_outputs:
-            raise ElmoLoadError(f"{handle!r} has no output {output!r} (it has: {', '.join(self._signature.structured_outputs)})")
+        for needed in LAYERS if output == "layers" else (output,):
+            if needed not in self._signature.structured_outputs:
+                raise ElmoLoadError(f"{handle!r} has no output {needed!r} (it has: {', '.join(self._signature.structured_outputs)})")
         self.output = output
         self.identity = f"hub:{handle}"
-        width = output_dim(self)
+        width = vector_shape(self)[-1]
         if width != HUB_ELMO_WIDTH:
             raise ElmoLoadError(f"{handle!r} returns {output} vectors of width {width}, not {HUB_ELMO_WIDTH} like google/elmo")
 
     def __call__(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         outputs = self._signature(tokens=tf.constant(tokens, tf.string), sequence_len=tf.constant(lengths, tf.int32))
-        return outputs[self.output].numpy()
+        return select_output(outputs, self.output)
 
 
 class BilmElmo:
@@ -90,7 +94,7 @@ class BilmElmo:
         self.identity = f"bilm:{options_path.name}:sha256={_sha256(weights)}"
 
     def __call__(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        return self._bilm(tf.constant(tokens, tf.string), tf.constant(lengths, tf.int32))[self.output].numpy()
+        return select_output(self._bilm(tf.constant(tokens, tf.string), tf.constant(lengths, tf.int32)), self.output)
 
 
 def load_embedder(params: EmbedParams) -> HubElmo | BilmElmo:
@@ -99,13 +103,24 @@ def load_embedder(params: EmbedParams) -> HubElmo | BilmElmo:
     return BilmElmo(params.bilm_options, params.bilm_weights, params.output)
 
 
-def output_dim(embedder) -> int:
-    """Width of the embedder's vectors, found by embedding one word."""
-    return embedder(np.array([["movie"]], dtype=object), np.array([1]))[0].shape[-1]
+def select_output(outputs: dict[str, tf.Tensor], output: str) -> np.ndarray:
+    """``output`` of an ELMo call. ``layers`` stacks the biLM's three layers on axis 2, as the
+    ELMo paper and TF-Hub's ``elmo`` mix them: the token embedding (doubled, to the LSTMs'
+    width), then the two LSTM layers."""
+    if output != "layers":
+        return outputs[output].numpy()
+    word_emb, lstm1, lstm2 = (outputs[name] for name in LAYERS)
+    return tf.stack([tf.concat([word_emb, word_emb], axis=-1), lstm1, lstm2], axis=2).numpy()
+
+
+def vector_shape(embedder) -> tuple[int, ...]:
+    """Shape of the embedder's vectors of one token, ``(dim,)`` or ``(3, dim)``, found by
+    embedding one word."""
+    return embedder(np.array([["movie"]], dtype=object), np.array([1]))[0, 0].shape
 
 
 def embed_blocks(
-    embedder, split: PreparedSplit, batch_size: int, dim: int, first_row: int = 0
+    embedder, split: PreparedSplit, batch_size: int, shape: tuple[int, ...], first_row: int = 0
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first_row, vectors)`` for consecutive blocks of BLOCK_ROWS rows of ``split``,
     from ``first_row`` (a block boundary, or the end when only finishing is left, to resume),
@@ -116,17 +131,17 @@ def embed_blocks(
     with tqdm(total=len(split), initial=first_row, unit="review", desc="ELMo", smoothing=0.05) as progress:
         for start in range(first_row, len(split), BLOCK_ROWS):
             rows = np.arange(start, min(start + BLOCK_ROWS, len(split)))
-            yield start, embed_rows(embedder, split, rows, batch_size, dim)
+            yield start, embed_rows(embedder, split, rows, batch_size, shape)
             progress.update(len(rows))
 
 
-def embed_rows(embedder, split: PreparedSplit, rows: np.ndarray, batch_size: int, dim: int) -> np.ndarray:
-    """float32 ``[len(rows), maxlen, dim]`` vectors of ``split``'s ``rows``, left-padded like the
+def embed_rows(embedder, split: PreparedSplit, rows: np.ndarray, batch_size: int, shape: tuple[int, ...]) -> np.ndarray:
+    """float32 ``[len(rows), maxlen, *shape]`` vectors of ``split``'s ``rows``, left-padded like the
     split, exact zeros at padding. Reviews are sorted by length and batched, each batch padded
     to a multiple of LENGTH_BUCKET tokens: little padding, few distinct shapes. Empty reviews
     stay all zeros without calling ELMo."""
     lengths = split.lengths
-    vectors = np.zeros((len(rows), split.maxlen, dim), dtype=np.float32)
+    vectors = np.zeros((len(rows), split.maxlen, *shape), dtype=np.float32)
     position = {row: i for i, row in enumerate(rows)}
     nonempty = rows[lengths[rows] > 0]
     by_length = nonempty[np.argsort(-lengths[nonempty], kind="stable")]

@@ -1,19 +1,24 @@
 """The feature store: ELMo vectors of a prepared split, computed once, in chunked HDF5.
 
-HDF5 layout of ``data/features/<split>.h5`` (this module is the only code that knows it)::
+HDF5 layout of ``data/elmo/<split>.h5`` (this module is the only code that knows it)::
 
-    features  float16|float32 [N, maxlen, dim]   row i = prepared row i, left-padded like its
-                                                 tokens; exact zeros at padding positions;
-                                                 chunks of CHUNK_ROWS whole rows
+    features  float16|float32 [N, maxlen, *vector_shape]
+                                    row i = prepared row i, left-padded like its tokens;
+                                    exact zeros at padding positions; chunks of CHUNK_ROWS
+                                    whole rows. vector_shape is [dim] (1024 for google/elmo),
+                                    or [3, dim] for output ``layers``
     attrs     elmo                  what computed the vectors (TF-Hub handle, or bilm options
                                     and the sha256 of its weight file)
               output                the module output stored (``elmo`` by default)
-              dtype, maxlen, dim
+              dtype, maxlen, vector_shape
               prepared_fingerprint  fingerprint of the prepared split the rows come from
               complete              written last; a file without it is unfinished
 
-Chunks hold whole rows so that the training Sequence reads a batch as a few contiguous
-chunks (one disk read each, nothing decoded twice). A file grows in a scratch folder, durable
+Chunks hold whole rows, CHUNK_ROWS at a time, uncompressed: the training Sequence shuffles
+chunks and reads a batch as a few whole chunks, one contiguous read each. Ten rows (1.6 MB in
+float16) was the best of the layouts measured in docs/benchmarks.md: reads nearly as fast as
+100-row chunks, batches nearly as mixed as 1-row chunks; compression saved under 9 % of the
+bytes at a quarter of the read speed. A file grows in a scratch folder, durable
 and resumable block by block (:class:`ResumableFeatures`), and is renamed into place when
 complete, so a reader never sees a half-written store; :func:`open_features` checks that what
 it opens is complete and made from the rows it is given.
@@ -45,7 +50,7 @@ class FeatureIdentity:
     output: str
     dtype: str
     maxlen: int
-    dim: int
+    vector_shape: list[int]  # of one token's vectors: [dim], or [3, dim] for output `layers`
     prepared_fingerprint: str
 
 
@@ -161,7 +166,7 @@ class ResumableFeatures:
         return None
 
     def _create(self) -> None:
-        shape = (self.n_rows, self.identity.maxlen, self.identity.dim)
+        shape = (self.n_rows, self.identity.maxlen, *self.identity.vector_shape)
         allocate_now = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         allocate_now.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
         self._file = h5py.File(self.partial, "w", rdcc_nbytes=0)

@@ -2,6 +2,7 @@
 once this module is imported (:mod:`elmo_imdb.classifiers` imports it).
 
 - :class:`MeanOverTokens`: the mean of token vectors over real tokens, padding masked by the ids.
+- :class:`ScalarMix`: ELMo's task-specific weighting of the biLM layers.
 """
 
 from __future__ import annotations
@@ -20,3 +21,25 @@ class MeanOverTokens(keras.layers.Layer):
         real = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(ids, 0), vectors.dtype), -1)
         count = keras.ops.maximum(keras.ops.sum(real, axis=1), 1.0)
         return keras.ops.sum(vectors * real, axis=1) / count
+
+
+@keras.saving.register_keras_serializable(package="elmo_imdb")
+class ScalarMix(keras.layers.Layer):
+    """``[B, T, L, D]`` layers of each token -> ``gamma * sum_j softmax(w)_j * layer_j``, ``[B, T, D]``.
+
+    The task-specific combination of the biLM layers of the ELMo paper (Peters et al., 2018,
+    eq. 1): ``w`` (one weight per layer) and the scale ``gamma`` are learned with the
+    classifier. They start at ``w = 0`` and ``gamma = 1``, the plain average of the layers,
+    which is also what TF-Hub's ``elmo`` output computes with its initial weights.
+    """
+
+    def build(self, input_shape):
+        self.layer_weights = self.add_weight(shape=(input_shape[-2],), initializer="zeros", name="layer_weights")
+        self.gamma = self.add_weight(shape=(), initializer="ones", name="gamma")
+
+    def call(self, layers):
+        weights = keras.ops.softmax(self.layer_weights)[:, None]
+        return self.gamma * keras.ops.sum(layers * keras.ops.cast(weights, layers.dtype), axis=-2)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-2], input_shape[-1])

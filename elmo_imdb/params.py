@@ -1,13 +1,20 @@
 """The schema of ``params.yaml``: every knob of the pipeline, its type, its range, its meaning.
 
-This module is the one place that knows what a parameter may be. Each stage calls
+This module is the one place that knows what a pipeline parameter may be. Each stage calls
 :func:`load_params` before doing any heavy work, so a typo or an out-of-range value fails in
 a second with a message naming the key, not an hour into ELMo.
 
 The values themselves live only in ``params.yaml``: every key must be there (DVC tracks them
-there), so a missing key is an error too. A field's ``metadata`` holds its help text and its
+there), so a missing key is an error too. A field's :class:`Spec` holds its help text and its
 constraints: ``min``/``max`` for numbers, ``choices`` for strings. ``null`` is allowed only
 where the annotation says ``| None``.
+
+The one exception is each classifier's line under ``classifiers``: its schema is the signature
+of the classifier's builder (:mod:`elmo_imdb.classifiers`, parameters annotated with
+:func:`Int`, :func:`Float`, ...), so that adding a classifier takes one function and one line
+of params. :func:`load_params` checks that every line is a mapping; :func:`check_arguments`
+checks a line against its builder, with the same rules and messages, when the classifier is
+built (the train stage does it first thing).
 """
 
 from __future__ import annotations
@@ -27,8 +34,28 @@ class ParamsError(PipelineError, ValueError):
     """A parameter is missing, unknown, of the wrong type or out of range."""
 
 
+@dataclass(frozen=True)
+class Spec:
+    """What a parameter may be, and what it means."""
+
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
 def _spec(help: str, **constraints):
-    return field(metadata={"help": help, **constraints})
+    return field(metadata={"spec": Spec(help, **constraints)})
+
+
+def Int(help: str, **constraints):
+    """Annotation of an int hyperparameter of a classifier builder: ``units: Int("...", min=1)``."""
+    return typing.Annotated[int, Spec(help, **constraints)]
+
+
+def Float(help: str, **constraints):
+    """Annotation of a float hyperparameter of a classifier builder."""
+    return typing.Annotated[float, Spec(help, **constraints)]
 
 
 @dataclass(frozen=True)
@@ -58,7 +85,11 @@ class EmbedParams:
     hub_handle: str = _spec("TF-Hub handle or local module directory")
     bilm_options: str = _spec("options.json path, or the name of a published model's options")
     bilm_weights: str = _spec("weights.hdf5 of the bilm source")
-    output: str = _spec("module output to cache", choices=("elmo", "lstm_outputs1", "lstm_outputs2"))
+    output: str = _spec(
+        "what to cache per token: `elmo` (the module's mix, [dim]), one layer, or `layers`: all three, "
+        "[3, dim], for a classifier to learn its own mix",
+        choices=("elmo", "lstm_outputs1", "lstm_outputs2", "layers"),
+    )
     dtype: str = _spec("storage dtype of the cached vectors", choices=("float16", "float32"))
     batch_size: int = _spec("reviews per ELMo call (speed and memory only, not the values)", min=1)
 
@@ -76,43 +107,15 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
-class BilstmParams:
-    lstm_units: int = _spec("units of each LSTM direction", min=1)
-    dropout: float = _spec("LSTM input dropout", min=0.0, max=0.99)
-    recurrent_dropout: float = _spec("LSTM recurrent dropout", min=0.0, max=0.99)
-
-
-@dataclass(frozen=True)
-class CnnParams:
-    filters: int = _spec("Conv1D filters", min=1)
-    kernel_size: int = _spec("Conv1D window, in tokens", min=1)
-    hidden_units: int = _spec("units of the dense layer after global max pooling", min=1)
-    dropout: float = _spec("dropout before and after the dense layer", min=0.0, max=0.99)
-
-
-@dataclass(frozen=True)
-class PooledParams:
-    """Logistic regression on the mean token vector: nothing to tune beyond `train`."""
-
-
-@dataclass(frozen=True)
-class ClassifiersParams:
-    """One section per classifier of ``elmo_imdb.classifiers.CLASSIFIERS``, named alike, so a
-    DVC stage can depend on its own classifier's section only."""
-
-    bilstm: BilstmParams
-    cnn: CnnParams
-    pooled: PooledParams
-
-
-@dataclass(frozen=True)
 class Params:
     fetch: FetchParams
     prepare: PrepareParams
     encode: EncodeParams
     embed: EmbedParams
     train: TrainParams
-    classifiers: ClassifiersParams
+    classifiers: dict[str, dict] = _spec(
+        "one line per classifier of elmo_imdb.classifiers: its hyperparameters (checked by check_arguments)"
+    )
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -128,27 +131,53 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return _build(Params, raw, prefix="")
 
 
+def check_arguments(function, raw, key: str) -> dict:
+    """The keyword arguments for ``function`` from ``raw``, the params.yaml mapping at ``key``:
+    one per parameter of ``function`` annotated with a :class:`Spec` (see :func:`Int`), each
+    present and checked; raise :class:`ParamsError` naming the key."""
+    hints = typing.get_type_hints(function, include_extras=True)
+    fields = {name: typing.get_args(hint) for name, hint in hints.items() if typing.get_origin(hint) is typing.Annotated}
+    return _check_mapping(raw, fields, prefix=key + ".")
+
+
 def _build(cls, raw, prefix: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: (hints[f.name], f.metadata.get("spec")) for f in dataclasses.fields(cls)}
+    return cls(**_check_mapping(raw, fields, prefix))
+
+
+def _check_mapping(raw, fields: dict[str, tuple], prefix: str) -> dict:
+    """``raw`` checked against ``fields`` (name -> (annotation, Spec)): no key unknown, none
+    missing, each value checked; nested dataclasses are built in turn."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{prefix.rstrip('.') or 'params.yaml'}: expected a mapping, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ParamsError(f"unknown parameter {prefix}{unknown[0]} (known here: {', '.join(fields)})")
-    hints = typing.get_type_hints(cls)
+        raise ParamsError(f"unknown parameter {prefix}{unknown[0]} (known here: {', '.join(fields) or 'none'})")
     values = {}
-    for name, f in fields.items():
+    for name, (annotation, spec) in fields.items():
         key = prefix + name
         if name not in raw:
             raise ParamsError(f"missing parameter {key}")
-        if dataclasses.is_dataclass(hints[name]):
-            values[name] = _build(hints[name], raw[name], prefix=key + ".")
+        if dataclasses.is_dataclass(annotation):
+            values[name] = _build(annotation, raw[name], prefix=key + ".")
+        elif annotation == dict[str, dict]:
+            values[name] = _mapping_of_mappings(key, raw[name])
         else:
-            values[name] = _check(key, raw[name], hints[name], f.metadata)
-    return cls(**values)
+            values[name] = _check(key, raw[name], annotation, spec)
+    return values
 
 
-def _check(key: str, value, annotation, meta):
+def _mapping_of_mappings(key: str, raw) -> dict[str, dict]:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{key}: expected a mapping, got {raw!r}")
+    for name, value in raw.items():
+        if not isinstance(value, dict):
+            raise ParamsError(f"{key}.{name}: expected a mapping, got {value!r}")
+    return raw
+
+
+def _check(key: str, value, annotation, spec: Spec):
     allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
     if value is None:
         if type(None) in allowed:
@@ -159,10 +188,10 @@ def _check(key: str, value, annotation, meta):
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ParamsError(f"{key} must be {kind.__name__}, got {type(value).__name__} {value!r}")
-    if "min" in meta and value < meta["min"]:
-        raise ParamsError(f"{key} must be >= {meta['min']}, got {value!r}")
-    if "max" in meta and value > meta["max"]:
-        raise ParamsError(f"{key} must be <= {meta['max']}, got {value!r}")
-    if "choices" in meta and value not in meta["choices"]:
-        raise ParamsError(f"{key} must be one of {', '.join(meta['choices'])}; got {value!r}")
+    if spec.min is not None and value < spec.min:
+        raise ParamsError(f"{key} must be >= {spec.min}, got {value!r}")
+    if spec.max is not None and value > spec.max:
+        raise ParamsError(f"{key} must be <= {spec.max}, got {value!r}")
+    if spec.choices is not None and value not in spec.choices:
+        raise ParamsError(f"{key} must be one of {', '.join(spec.choices)}; got {value!r}")
     return value

@@ -11,7 +11,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from elmo_imdb import cli
-from elmo_imdb.embedders import embed_blocks, load_embedder, output_dim
+from elmo_imdb.embedders import embed_blocks, load_embedder, vector_shape
 from elmo_imdb.features import FeatureIdentity, ResumableFeatures
 from elmo_imdb.prepared import SPLITS, PreparedSplit
 
@@ -21,20 +21,20 @@ def main(args, params):
     splits = {name: PreparedSplit.load(args.prepared / f"{name}.h5") for name in SPLITS}
     print(f"ELMo runs on {', '.join(d.name for d in tf.config.list_logical_devices('GPU')) or 'the CPU'}")
     embedder = load_embedder(p)
-    dim = output_dim(embedder)
+    shape = vector_shape(embedder)
     for name, split in splits.items():
         identity = FeatureIdentity(
             elmo=embedder.identity,
             output=p.output,
             dtype=p.dtype,
             maxlen=split.maxlen,
-            dim=dim,
+            vector_shape=list(shape),
             prepared_fingerprint=split.fingerprint,
         )
         print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
         with ResumableFeatures(args.out / f"{name}.h5", args.scratch, len(split), identity) as features:
             first_row = features.resume()
-            for start, vectors in embed_blocks(embedder, split, p.batch_size, dim, first_row):
+            for start, vectors in embed_blocks(embedder, split, p.batch_size, shape, first_row):
                 features.write(start, vectors)
             features.finish()
 
@@ -46,7 +46,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--scratch",
         type=Path,
-        default=Path("data/features.partial"),
+        default=Path("data/elmo.partial"),
         help="where unfinished files wait to be resumed; not a DVC output, so it survives a re-run (default: %(default)s)",
     )
     cli.run(main, parser.parse_args())

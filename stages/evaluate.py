@@ -14,8 +14,8 @@ from elmo_imdb.sequence import open_sequence
 
 def main(args, params):
     model = keras.models.load_model(args.model)
-    features = args.features if VARIANTS[args.variant] else None
-    test = open_sequence("test", args.prepared, args.encoded, features, params.train.batch_size)
+    elmo = args.elmo if VARIANTS[args.variant] else None
+    test = open_sequence("test", args.prepared, args.base, elmo, params.train.batch_size)
     print(write_reports(args.results, test.labels, predict(model, test)))
 
 
@@ -24,7 +24,7 @@ if __name__ == "__main__":
     parser.add_argument("variant", choices=VARIANTS)
     parser.add_argument("--model", type=Path, required=True, help="trained .keras model")
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="default: %(default)s")
-    parser.add_argument("--encoded", type=Path, default=Path("data/encoded"), help="default: %(default)s")
-    parser.add_argument("--features", type=Path, default=Path("data/features"), help="default: %(default)s")
+    parser.add_argument("--base", type=Path, default=Path("data/base"), help="vocabulary and ids (default: %(default)s)")
+    parser.add_argument("--elmo", type=Path, default=Path("data/elmo"), help="cached ELMo features (default: %(default)s)")
     parser.add_argument("--results", type=Path, required=True, help="folder for the metrics and plot data")
     cli.run(main, parser.parse_args())

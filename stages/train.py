@@ -1,8 +1,8 @@
 """Stage train: fit one classifier on one features variant, early-stopping on the validation split.
 
-CLASSIFIER is one of elmo_imdb.classifiers.CLASSIFIERS, with its params.yaml line
-`classifiers.CLASSIFIER`. VARIANT `base` reads token ids only; `elmo` also reads the cached
-ELMo vectors through the HDF5-backed Sequence. Writes the model and RESULTS/{history.csv,train.json}.
+CLASSIFIER is a builder of elmo_imdb/classifiers.py with its line `classifiers.CLASSIFIER` in
+params.yaml. VARIANT `base` reads token ids only; `elmo` also reads the cached ELMo vectors
+through the HDF5-backed Sequence. Writes the model and RESULTS/{history.csv,train.json}.
 """
 
 import json
@@ -13,21 +13,22 @@ import numpy as np
 
 from elmo_imdb import cli
 from elmo_imdb.atomic import atomic_output
-from elmo_imdb.classifiers import CLASSIFIERS, VARIANTS, build_classifier
+from elmo_imdb.classifiers import CLASSIFIERS, VARIANTS, build_classifier, hyperparameters
 from elmo_imdb.sequence import open_sequence
 from elmo_imdb.training import fit
 from elmo_imdb.vocabulary import Vocabulary
 
 
 def main(args, params):
+    hyper = hyperparameters(args.classifier, params.classifiers)  # a bad line fails before any work
     p = params.train
     keras.utils.set_random_seed(p.seed)
-    features = args.features if VARIANTS[args.variant] else None
-    train = open_sequence("train", args.prepared, args.encoded, features, p.batch_size, shuffle=True, seed=p.seed)
-    val = open_sequence("val", args.prepared, args.encoded, features, p.batch_size)
-    vocab_size = Vocabulary.load(args.encoded / "vocab.txt").size
-    elmo_dim = train.features.shape[-1] if train.features is not None else None
-    model = build_classifier(args.classifier, params, maxlen=train.ids.shape[1], vocab_size=vocab_size, elmo_dim=elmo_dim)
+    elmo = args.elmo if VARIANTS[args.variant] else None
+    train = open_sequence("train", args.prepared, args.base, elmo, p.batch_size, shuffle=True, seed=p.seed)
+    val = open_sequence("val", args.prepared, args.base, elmo, p.batch_size)
+    vocab_size = Vocabulary.load(args.base / "vocab.txt").size
+    elmo_shape = train.features.shape[2:] if train.features is not None else None
+    model = build_classifier(args.classifier, hyper, p, train.ids.shape[1], vocab_size, elmo_shape)
     model.summary()
 
     history = fit(model, train, val, p, args.results / "history.csv").history
@@ -48,11 +49,11 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = cli.parser(__doc__)
-    parser.add_argument("classifier", choices=CLASSIFIERS)
+    parser.add_argument("classifier", help=f"one of: {', '.join(CLASSIFIERS)}")
     parser.add_argument("variant", choices=VARIANTS)
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="default: %(default)s")
-    parser.add_argument("--encoded", type=Path, default=Path("data/encoded"), help="default: %(default)s")
-    parser.add_argument("--features", type=Path, default=Path("data/features"), help="default: %(default)s")
+    parser.add_argument("--base", type=Path, default=Path("data/base"), help="vocabulary and ids (default: %(default)s)")
+    parser.add_argument("--elmo", type=Path, default=Path("data/elmo"), help="cached ELMo features (default: %(default)s)")
     parser.add_argument("--model", type=Path, required=True, help="where to save the trained .keras model")
     parser.add_argument("--results", type=Path, required=True, help="folder for history.csv and train.json")
     cli.run(main, parser.parse_args())

@@ -55,8 +55,9 @@ def store_features(path: Path, vectors, identity) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory, tiny_splits) -> Path:
-    """A folder laid out as the pipeline leaves it: ``data/prepared``, ``data/encoded`` and
-    ``data/features`` for the tiny splits, the features random 8-wide vectors (zero at padding)."""
+    """A folder laid out as the pipeline leaves it: ``data/prepared``, ``data/base`` and
+    ``data/elmo`` for the tiny splits, the features random 8-wide vectors (zero at padding);
+    ``data/elmo_layers`` holds three such layers per token, as ``embed.output: layers`` stores."""
     import numpy as np
 
     from elmo_imdb.features import FeatureIdentity
@@ -65,13 +66,16 @@ def tiny_store(tmp_path_factory, tiny_splits) -> Path:
     root = tmp_path_factory.mktemp("store")
     data = root / "data"
     vocab = Vocabulary.build(tiny_splits["train"], 50)
-    vocab.save(data / "encoded" / "vocab.txt")
+    vocab.save(data / "base" / "vocab.txt")
     rng = np.random.default_rng(0)
     for name, split in tiny_splits.items():
         split.save(data / "prepared" / f"{name}.h5")
         ids = vocab.encode(split)
-        save_ids(data / "encoded" / f"{name}.h5", ids, split)
+        save_ids(data / "base" / f"{name}.h5", ids, split)
         vectors = rng.normal(size=(*ids.shape, 8)).astype(np.float16) * (ids != 0)[..., None]
-        identity = FeatureIdentity("tiny-random", "elmo", "float16", split.maxlen, 8, split.fingerprint)
-        store_features(data / "features" / f"{name}.h5", vectors, identity)
+        identity = FeatureIdentity("tiny-random", "elmo", "float16", split.maxlen, [8], split.fingerprint)
+        store_features(data / "elmo" / f"{name}.h5", vectors, identity)
+        layers = rng.normal(size=(*ids.shape, 3, 8)).astype(np.float16) * (ids != 0)[..., None, None]
+        identity = FeatureIdentity("tiny-random", "layers", "float16", split.maxlen, [3, 8], split.fingerprint)
+        store_features(data / "elmo_layers" / f"{name}.h5", layers, identity)
     return root

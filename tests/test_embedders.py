@@ -40,6 +40,30 @@ def test_hub_and_native_paths_give_the_same_vectors(tmp_path, tiny_hub_module):
     assert native.identity.startswith("bilm:options.json:sha256=")
 
 
+def test_output_layers_stacks_the_three_biLM_layers_whose_plain_mean_is_elmo(tiny_hub_module):
+    import tensorflow_hub as hub
+
+    from elmo_imdb.embedders import vector_shape
+    from elmo_imdb.layers import ScalarMix
+
+    tokens = np.array([["A", "fine", "film", "."], ["Bad", "!", "", ""]], dtype=object)
+    lengths = np.array([4, 2])
+    embedder = HubElmo(str(tiny_hub_module), "layers")
+    layers = embedder(tokens, lengths)
+    assert layers.shape == (2, 4, 3, 1024) and vector_shape(embedder) == (3, 1024)
+    module = hub.load(str(tiny_hub_module)).signatures["tokens"]
+    outputs = module(tokens=tf.constant(tokens.astype(str)), sequence_len=tf.constant(lengths, tf.int32))
+    word_emb = outputs["word_emb"].numpy()
+    np.testing.assert_array_equal(layers[:, :, 0], np.concatenate([word_emb, word_emb], axis=-1))
+    np.testing.assert_array_equal(layers[:, :, 1], outputs["lstm_outputs1"].numpy())
+    np.testing.assert_array_equal(layers[:, :, 2], outputs["lstm_outputs2"].numpy())
+    assert not layers[1, 2:].any() and np.abs(layers[1, :2]).max(axis=-1).min() > 0  # every layer of every real token
+    # TF-Hub's `elmo` is the layers mixed with its initial weights; so is a fresh ScalarMix.
+    elmo = HubElmo(str(tiny_hub_module), "elmo")(tokens, lengths)
+    np.testing.assert_allclose(layers.mean(axis=2), elmo, atol=1e-6)
+    np.testing.assert_allclose(ScalarMix()(layers).numpy(), elmo, atol=1e-6)
+
+
 def test_a_missing_handle_says_how_to_use_a_local_copy(tmp_path):
     with pytest.raises(ElmoLoadError, match=r"(?s)cannot load the ELMo module .*set embed.hub_handle in params.yaml to that local directory"):
         HubElmo(str(tmp_path / "nowhere"), "elmo")
@@ -61,6 +85,8 @@ def test_a_module_of_the_wrong_width_is_refused(tmp_path):
         HubElmo(handle, "elmo")
     with pytest.raises(ElmoLoadError, match="has no output 'lstm_outputs1'"):
         HubElmo(handle, "lstm_outputs1")
+    with pytest.raises(ElmoLoadError, match="has no output 'word_emb'"):
+        HubElmo(handle, "layers")
 
 
 def test_weights_that_do_not_fit_their_options_are_refused(tmp_path):

@@ -34,18 +34,18 @@ def expected_row(tokens, maxlen):
 
 
 def identity(split, dtype="float16", dim=3, elmo="test"):
-    return FeatureIdentity(elmo=elmo, output="elmo", dtype=dtype, maxlen=split.maxlen, dim=dim, prepared_fingerprint=split.fingerprint)
+    return FeatureIdentity(elmo=elmo, output="elmo", dtype=dtype, maxlen=split.maxlen, vector_shape=[dim], prepared_fingerprint=split.fingerprint)
 
 
 def position_vectors(split):
-    return np.concatenate([b for _, b in embed_blocks(PositionEmbedder(), split, 2, dim=3)])
+    return np.concatenate([b for _, b in embed_blocks(PositionEmbedder(), split, 2, (3,))])
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
 def test_embed_blocks_aligns_every_token_and_zeros_padding(tiny_splits, batch_size):
     split = tiny_splits["train"]
     embedder = PositionEmbedder()
-    blocks = list(embed_blocks(embedder, split, batch_size, dim=3))
+    blocks = list(embed_blocks(embedder, split, batch_size, (3,)))
     vectors = np.concatenate([b for _, b in blocks])
     assert [s for s, _ in blocks] == list(range(0, len(split), BLOCK_ROWS))
     assert vectors.shape == (len(split), split.maxlen, 3)
@@ -57,7 +57,7 @@ def test_embed_blocks_aligns_every_token_and_zeros_padding(tiny_splits, batch_si
 
 def test_embed_blocks_resumes_only_at_block_boundaries(tiny_splits):
     with pytest.raises(ValueError, match="not a multiple"):
-        next(embed_blocks(PositionEmbedder(), tiny_splits["train"], 4, dim=3, first_row=3))
+        next(embed_blocks(PositionEmbedder(), tiny_splits["train"], 4, (3,), first_row=3))
 
 
 def test_features_file_roundtrip(tmp_path, tiny_splits):

@@ -17,8 +17,8 @@ def write(tmp_path, edit):
 
 def test_repo_params_are_valid_and_match_the_seed():
     p = load_params(REPO / "params.yaml")
-    assert (p.prepare.maxlen, p.encode.max_features, p.train.embedding_dim, p.classifiers.bilstm.lstm_units) == (80, 20000, 300, 128)
-    assert (p.classifiers.bilstm.dropout, p.classifiers.bilstm.recurrent_dropout, p.train.batch_size) == (0.2, 0.2, 100)
+    assert (p.prepare.maxlen, p.encode.max_features, p.train.embedding_dim, p.train.batch_size) == (80, 20000, 300, 100)
+    assert p.classifiers["bilstm"] == {"lstm_units": 128, "dropout": 0.2, "recurrent_dropout": 0.2}
     assert p.embed.hub_handle == "https://tfhub.dev/google/elmo/3" and p.embed.dtype == "float16"
 
 
@@ -26,16 +26,12 @@ def test_repo_params_are_valid_and_match_the_seed():
     "edit, message",
     [
         (lambda r: r["train"].update(lstm_units=64), "unknown parameter train.lstm_units"),
-        (lambda r: r["classifiers"]["bilstm"].update(lstm_unit=64), "unknown parameter classifiers.bilstm.lstm_unit"),
-        (lambda r: r["classifiers"].update(rnn={}), "unknown parameter classifiers.rnn"),
-        (lambda r: r["classifiers"].pop("cnn"), "missing parameter classifiers.cnn"),
-        (lambda r: r["classifiers"]["cnn"].update(kernel_size=0), "classifiers.cnn.kernel_size must be >= 1, got 0"),
         (lambda r: r["classifiers"].update(pooled=None), "classifiers.pooled: expected a mapping"),
+        (lambda r: r.update(classifiers=["bilstm"]), "classifiers: expected a mapping"),
         (lambda r: r.update(trian={}), "unknown parameter trian"),
         (lambda r: r["train"].update(epochs="ten"), "train.epochs must be int, got str 'ten'"),
         (lambda r: r["train"].update(epochs=2.5), "train.epochs must be int, got float"),
         (lambda r: r["train"].update(epochs=True), "train.epochs must be int, got bool"),
-        (lambda r: r["classifiers"]["bilstm"].update(dropout=1.5), "classifiers.bilstm.dropout must be <= 0.99, got 1.5"),
         (lambda r: r["prepare"].update(maxlen=0), "prepare.maxlen must be >= 1, got 0"),
         (lambda r: r["embed"].update(dtype="float64"), "embed.dtype must be one of float16, float32; got 'float64'"),
         (lambda r: r["embed"].update(source="torch"), "embed.source must be one of hub, bilm"),

@@ -81,10 +81,11 @@ def test_first_repro_runs_every_stage_and_reports_every_run(pipeline):
             assert f"results/{classifier}-{variant}/test/metrics.json" in metrics
             assert f"results/{classifier}-{variant}/train.json" in metrics
     assert "roc_auc" in metrics and "mean_epoch_time_s" in metrics
-    for plot in ("results/cnn-elmo/history.csv", "results/pooled-elmo/test/roc.csv", "results/bilstm-base/test/predictions.csv"):
-        assert (work / plot).stat().st_size > 0
     plots = json.loads(dvc(work, "plots", "show", "--json"))
     assert not plots.get("errors") and "reports/summary.png" in plots["data"]
+    for run in (r.split("@")[1] for r in runs("train")):  # learning curve, ROC and confusion of every run
+        for plot in ("history.csv", "test/roc.csv", "test/predictions.csv"):
+            assert f"results/{run}/{plot}" in plots["data"] and (work / "results" / run / plot).stat().st_size > 0
     summary = json.loads((work / "reports/summary.json").read_text())
     assert set(summary) == {run.split("@")[1] for run in runs("train")}
 
@@ -93,7 +94,7 @@ def test_runs_without_elmo_do_not_depend_on_the_features(pipeline):
     work, _ = pipeline
     lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
     for stage in runs("train") | runs("evaluate"):
-        reads_features = "data/features" in {dep["path"] for dep in lock[stage]["deps"]}
+        reads_features = "data/elmo" in {dep["path"] for dep in lock[stage]["deps"]}
         assert reads_features == stage.endswith("-elmo"), stage
 
 
@@ -118,7 +119,7 @@ def test_a_features_row_is_the_module_output_at_the_left_padded_positions(pipeli
 
     work, _ = pipeline
     split = PreparedSplit.load(work / "data/prepared/test.h5")
-    with h5py.File(work / "data/features/test.h5") as f:
+    with h5py.File(work / "data/elmo/test.h5") as f:
         features = f["features"]
         assert features.shape == (len(split), 16, 1024) and features.dtype == np.float16
         assert f.attrs["prepared_fingerprint"] == split.fingerprint

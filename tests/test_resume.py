@@ -110,7 +110,7 @@ def test_a_crash_during_finalisation_resumes_to_the_same_file(setup, reference, 
     split = PreparedSplit.load(setup / "prepared" / "val.h5")
     with h5py.File(setup / "reference" / "features" / "val.h5") as f:
         attrs = {k: f.attrs[k] for k in FeatureIdentity.__dataclass_fields__}
-    identity = FeatureIdentity(**{k: v.item() if isinstance(v, np.generic) else v for k, v in attrs.items()})
+    identity = FeatureIdentity(**{k: v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v for k, v in attrs.items()})
     out, scratch = setup / crash_at / "val.h5", setup / crash_at / "scratch"
     with ResumableFeatures(out, scratch, len(split), identity) as features:
         features.resume()

@@ -79,14 +79,53 @@ def test_train_without_features_says_to_run_embed(tmp_path, tiny_splits):
     from elmo_imdb.vocabulary import Vocabulary, save_ids
 
     vocab = Vocabulary.build(tiny_splits["train"], 100)
-    vocab.save(tmp_path / "encoded" / "vocab.txt")
+    vocab.save(tmp_path / "base" / "vocab.txt")
     for name, split in tiny_splits.items():
         split.save(tmp_path / "prepared" / f"{name}.h5")
-        save_ids(tmp_path / "encoded" / f"{name}.h5", vocab.encode(split), split)
+        save_ids(tmp_path / "base" / f"{name}.h5", vocab.encode(split), split)
     result = run_stage(
-        "train", "bilstm", "elmo", "--prepared", str(tmp_path / "prepared"), "--encoded", str(tmp_path / "encoded"),
-        "--features", str(tmp_path / "features"), "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"),
+        "train", "bilstm", "elmo", "--prepared", str(tmp_path / "prepared"), "--base", str(tmp_path / "base"),
+        "--elmo", str(tmp_path / "elmo"), "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"),
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith("train.h5 does not exist; run `dvc repro embed`")
     assert not (tmp_path / "m.keras").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_embed_can_cache_all_three_layers_and_train_learns_their_mix(tmp_path, tiny_splits, tiny_hub_module):
+    import json
+
+    import h5py
+
+    from elmo_imdb.vocabulary import Vocabulary, save_ids
+
+    vocab = Vocabulary.build(tiny_splits["train"], 100)
+    vocab.save(tmp_path / "base" / "vocab.txt")
+    for name, split in tiny_splits.items():
+        split.save(tmp_path / "prepared" / f"{name}.h5")
+        save_ids(tmp_path / "base" / f"{name}.h5", vocab.encode(split), split)
+    params = params_file(
+        tmp_path, embed={"hub_handle": str(tiny_hub_module), "output": "layers"}, train={"epochs": 1, "batch_size": 8, "embedding_dim": 4}
+    )
+    folders = {name: str(tmp_path / name) for name in ("prepared", "base", "elmo", "scratch")}
+    embed = run_stage("embed", folders["prepared"], folders["elmo"], "--scratch", folders["scratch"], "--params", str(params))
+    assert embed.returncode == 0, embed.stderr
+    with h5py.File(tmp_path / "elmo" / "train.h5") as f:
+        assert f["features"].shape == (len(tiny_splits["train"]), 12, 3, 1024)
+        assert f.attrs["output"] == "layers" and list(f.attrs["vector_shape"]) == [3, 1024]
+    train = run_stage(
+        "train", "pooled", "elmo", "--prepared", folders["prepared"], "--base", folders["base"], "--elmo", folders["elmo"],
+        "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"), "--params", str(params),
+    )
+    assert train.returncode == 0, train.stderr
+    assert "elmo_scalar_mix" in train.stdout  # the model summary: the three layers are mixed first
+    assert json.loads((tmp_path / "r" / "train.json").read_text())["epochs"] == 1 and (tmp_path / "m.keras").exists()
+
+
+def test_train_with_a_bad_classifier_line_fails_before_reading_data(tmp_path):
+    params = params_file(tmp_path, classifiers={"cnn": {"filters": 0, "kernel_size": 5, "hidden_units": 64, "dropout": 0.2}})
+    result = run_stage("train", "cnn", "base", "--prepared", str(tmp_path / "nowhere"), "--model", str(tmp_path / "m.keras"),
+                       "--results", str(tmp_path / "r"), "--params", str(params))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: classifiers.cnn.filters must be >= 1, got 0"

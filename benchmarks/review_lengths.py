@@ -1,0 +1,65 @@
+"""How long IMDB reviews are, and what each `maxlen` costs: tokens kept, bytes of features,
+and the token positions ELMo computes with and without batching by length.
+
+Tokenises every labelled review of the archive (the pipeline's tokeniser) and, for each
+maxlen, reports the tokens kept per review, the float16 features per review and for all
+reviews, and the positions the embed stage computes when it batches reviews sorted by length
+against batches in arrival order (each padded to its longest review, rounded up to
+LENGTH_BUCKET). Pure counting: no ELMo runs, so it takes a minute.
+
+Example:
+    python benchmarks/review_lengths.py ../shared/data/aclImdb_v1.tar.gz --out docs/review_lengths.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from embed_throughput import by_length, in_arrival_order, padded_positions
+
+from elmo_imdb.imdb import read_reviews
+from elmo_imdb.tokenize import tokenize
+
+ELMO_DIM = 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("archive", type=Path, help="aclImdb_v1.tar.gz or an extracted aclImdb/ folder")
+    parser.add_argument("--maxlen", type=int, nargs="+", default=[80, 200, 400], help="default: %(default)s")
+    parser.add_argument("--batch-size", type=int, default=64, help="reviews per ELMo call (default: %(default)s)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args()
+
+    reviews, _ = read_reviews(args.archive)
+    full = np.array([len(tokenize(r.text)) for r in reviews])
+    order = np.random.default_rng(0).permutation(len(full))  # arrival order = the prepared shuffle
+    results = {
+        "reviews": len(full),
+        "tokens_per_review": {"mean": round(float(full.mean()), 1), "median": int(np.median(full)), "p90": int(np.percentile(full, 90))},
+        "maxlen": {},
+    }
+    for maxlen in args.maxlen:
+        lengths = np.minimum(full, maxlen)[order]
+        positions = {
+            "by_length": padded_positions(lengths, by_length(lengths, args.batch_size), maxlen),
+            "arrival_order": padded_positions(lengths, in_arrival_order(len(lengths), args.batch_size), maxlen),
+        }
+        results["maxlen"][maxlen] = {
+            "kept_tokens_per_review": round(float(lengths.mean()), 1),
+            "reviews_cut": round(float(np.mean(full > maxlen)), 3),
+            "float16_bytes_per_review": maxlen * ELMO_DIM * 2,
+            "float16_gb_all_reviews": round(len(full) * maxlen * ELMO_DIM * 2 / 1e9, 1),
+            "positions_over_real_tokens": {k: round(v / lengths.sum(), 3) for k, v in positions.items()},
+        }
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
