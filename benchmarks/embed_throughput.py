@@ -12,22 +12,28 @@ published layout unless --weights is given: speed does not depend on the values)
 and counts the token positions each one computes (real tokens plus padding).
 
 Example (after `dvc repro prepare` on the real archive):
-    python benchmarks/embed_throughput.py data/prepared/train.h5 --reviews 512 --out docs/embed_throughput.json
+    python benchmarks/embed_throughput.py data/prepared/train.h5 --reviews 512 --out docs/benchmarks/embed_throughput_maxlen80.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from results import publish
 
 from elmo_imdb.bilm import load_options, write_random_weights
-from elmo_imdb.embedders import LENGTH_BUCKET, BilmElmo, embed_blocks, embed_rows, vector_shape
+from elmo_imdb.embedders import (
+    LENGTH_BUCKET,
+    BilmElmo,
+    embed_blocks,
+    embed_rows,
+    vector_shape,
+)
 from elmo_imdb.prepared import PreparedSplit
 
 
@@ -101,10 +107,7 @@ def main() -> None:
         "eager": {"reviews": len(eager_rows), "reviews_s": round(len(eager_rows) / eager, 3),
                   "slowdown_over_tf_function": round(eager / len(eager_rows) / traced_per_review, 2)},
     }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    publish(results, args.out)
 
 
 if __name__ == "__main__":

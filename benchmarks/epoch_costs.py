@@ -20,13 +20,12 @@ repeated, interleaved, and their medians reported. The BiLSTM gets all four mode
 classifiers (--also) get cached, in-memory and base, the cases where reading could show.
 
 Example (after `dvc repro encode` on the real archive):
-    python benchmarks/epoch_costs.py --reviews 5000 --out docs/epoch_costs.json
+    python benchmarks/epoch_costs.py --reviews 5000 --out docs/benchmarks/epoch_costs.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from results import publish
 from store_layouts import cold_and_warm, sequential_read_mb_s
 
 from elmo_imdb.bilm import load_bilm, load_options, write_random_weights
@@ -201,10 +201,7 @@ def main() -> None:
             for name, e in results["epoch_s"].items()
         },
     }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    publish(results, args.out)
 
 
 if __name__ == "__main__":

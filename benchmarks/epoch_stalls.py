@@ -7,7 +7,7 @@ off), and records for every epoch its wall time and the wait between the epoch's
 its first batch. Labels and ids are random: only time is measured.
 
 Example (after `dvc repro embed`):
-    python benchmarks/epoch_stalls.py data/elmo/train.h5 --reviews 5000 --epochs 12 --out docs/epoch_stalls.json
+    python benchmarks/epoch_stalls.py data/elmo/train.h5 --reviews 5000 --epochs 12 --out docs/benchmarks/epoch_stalls.json
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import h5py
 import keras
 import numpy as np
+from results import publish
 
 from elmo_imdb.classifiers import build_classifier, hyperparameters
 from elmo_imdb.features import DATASET
@@ -81,10 +82,7 @@ def main() -> None:
             "epochs_over_1.5x_median": sum(t > 1.5 * typical for t in clock.epochs),
         }
         print(workers, json.dumps(results[f"workers={workers}"]), flush=True)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    publish(results, args.out)
 
 
 if __name__ == "__main__":

@@ -8,17 +8,17 @@ against batches in arrival order (each padded to its longest review, rounded up 
 LENGTH_BUCKET). Pure counting: no ELMo runs, so it takes a minute.
 
 Example:
-    python benchmarks/review_lengths.py ../shared/data/aclImdb_v1.tar.gz --out docs/review_lengths.json
+    python benchmarks/review_lengths.py ../shared/data/aclImdb_v1.tar.gz --out docs/benchmarks/review_lengths.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from embed_throughput import by_length, in_arrival_order, padded_positions
+from results import publish
 
 from elmo_imdb.imdb import read_reviews
 from elmo_imdb.tokenize import tokenize
@@ -55,10 +55,7 @@ def main() -> None:
             "float16_gb_all_reviews": round(len(full) * maxlen * ELMO_DIM * 2 / 1e9, 1),
             "positions_over_real_tokens": {k: round(v / lengths.sum(), 3) for k, v in positions.items()},
         }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    publish(results, args.out)
 
 
 if __name__ == "__main__":

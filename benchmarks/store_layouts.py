@@ -10,7 +10,7 @@ two reader threads and two reader processes against one thread, and h5py's fancy
 against the Sequence's slices for the same rows.
 
 Example (after `dvc repro embed`):
-    python benchmarks/store_layouts.py data/elmo/train.h5 --reviews 4000 --out docs/store_layouts.json
+    python benchmarks/store_layouts.py data/elmo/train.h5 --reviews 4000 --out docs/benchmarks/store_layouts.json
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from results import publish
 
 from elmo_imdb.features import DATASET
 from elmo_imdb.sequence import ReviewSequence
@@ -194,10 +195,7 @@ def main() -> None:
         print(json.dumps(results["chunk_cache"], indent=1), flush=True)
         results["parallel_reads"] = {name: parallel_reads(paths[name], args.batch_size) for name in ("chunk10", "chunk10-gzip")}
         results["fancy_against_slices"] = fancy_against_slices(paths["chunk10"], args.batch_size)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    publish(results, args.out)
 
 
 if __name__ == "__main__":

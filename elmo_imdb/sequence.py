@@ -37,7 +37,7 @@ from elmo_imdb.vocabulary import load_ids
 class ReviewSequence(keras.utils.PyDataset):
     """Batches ``((ids, elmo), labels)``, or ``(ids, labels)`` when ``features`` is None.
 
-    ``features`` is anything sliced like an array of shape ``[N, maxlen, dim]``: the stored
+    ``features`` is anything sliced like an array of shape ``[N, maxlen, ...]``: the stored
     ``h5py.Dataset`` in the pipeline, a NumPy array in the benchmarks. Rows are shuffled in
     groups of the dataset's chunk rows (``CHUNK_ROWS`` when it has no chunks, or without
     features), so the ``base`` and ``elmo`` variants of a run see the same batches.
@@ -125,8 +125,10 @@ def open_sequence(
 
 def as_dataset(sequence: ReviewSequence) -> tf.data.Dataset:
     """The batches of ``sequence`` as a ``tf.data.Dataset``: one pass is one epoch, and a
-    shuffled sequence reshuffles after each pass. ELMo vectors keep the store's dtype
-    (float16 by default); cast them if your model wants float32."""
+    shuffled sequence reshuffles after each pass. Two batches are read ahead, with tf.data's
+    autotuning off (it stalls the first batch of some epochs: see the module docstring).
+    ELMo vectors keep the store's dtype (float16 by default); cast them if your model wants
+    float32."""
     n_tokens = sequence.ids.shape[1]
     ids = tf.TensorSpec((None, n_tokens), tf.as_dtype(sequence.ids.dtype))
     labels = tf.TensorSpec((None,), tf.float32)
@@ -141,4 +143,6 @@ def as_dataset(sequence: ReviewSequence) -> tf.data.Dataset:
             yield sequence[index]
         sequence.on_epoch_end()
 
-    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2).with_options(options)

@@ -75,14 +75,19 @@ def test_embed_with_missing_bilm_weights_names_the_param(tmp_path, tiny_splits):
     assert result.returncode == 1 and "embed.bilm_weights" in result.stderr and "does not exist" in result.stderr
 
 
-def test_train_without_features_says_to_run_embed(tmp_path, tiny_splits):
+def write_prepared_and_base(folder, tiny_splits):
+    """``folder/prepared`` and ``folder/base`` as the prepare and encode stages leave them."""
     from elmo_imdb.vocabulary import Vocabulary, save_ids
 
     vocab = Vocabulary.build(tiny_splits["train"], 100)
-    vocab.save(tmp_path / "base" / "vocab.txt")
+    vocab.save(folder / "base" / "vocab.txt")
     for name, split in tiny_splits.items():
-        split.save(tmp_path / "prepared" / f"{name}.h5")
-        save_ids(tmp_path / "base" / f"{name}.h5", vocab.encode(split), split)
+        split.save(folder / "prepared" / f"{name}.h5")
+        save_ids(folder / "base" / f"{name}.h5", vocab.encode(split), split)
+
+
+def test_train_without_features_says_to_run_embed(tmp_path, tiny_splits):
+    write_prepared_and_base(tmp_path, tiny_splits)
     result = run_stage(
         "train", "bilstm", "elmo", "--prepared", str(tmp_path / "prepared"), "--base", str(tmp_path / "base"),
         "--elmo", str(tmp_path / "elmo"), "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"),
@@ -98,13 +103,7 @@ def test_embed_can_cache_all_three_layers_and_train_learns_their_mix(tmp_path, t
 
     import h5py
 
-    from elmo_imdb.vocabulary import Vocabulary, save_ids
-
-    vocab = Vocabulary.build(tiny_splits["train"], 100)
-    vocab.save(tmp_path / "base" / "vocab.txt")
-    for name, split in tiny_splits.items():
-        split.save(tmp_path / "prepared" / f"{name}.h5")
-        save_ids(tmp_path / "base" / f"{name}.h5", vocab.encode(split), split)
+    write_prepared_and_base(tmp_path, tiny_splits)
     params = params_file(
         tmp_path, embed={"hub_handle": str(tiny_hub_module), "output": "layers"}, train={"epochs": 1, "batch_size": 8, "embedding_dim": 4}
     )

@@ -1,0 +1,61 @@
+"""The benchmark scripts still run: they are not part of CI's measurements, but a script that
+broke with the code it measures would publish nothing. Tiny inputs, so the numbers mean nothing."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, store_features
+
+SCRIPTS = sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if p.stem != "results")
+
+
+def run_benchmark(name, *args, cwd=REPO):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_benchmark_has_help(name):
+    assert "usage:" in run_benchmark(name, "--help").stdout
+
+
+@pytest.mark.slow
+def test_epoch_costs_times_every_mode(tiny_store, tiny_splits, tmp_path):
+    from elmo_imdb.bilm import TINY_HUB_OPTIONS
+
+    options = tmp_path / "options.json"
+    options.write_text(json.dumps(TINY_HUB_OPTIONS))
+    out = tmp_path / "epoch_costs.json"
+    run_benchmark(
+        "epoch_costs", "--reviews", "12", "--repeats", "1", "--min-seconds", "0", "--options", str(options),
+        "--params", str(REPO / "params.yaml"), "--out", str(out), cwd=tiny_store,
+    )
+    results = json.loads(out.read_text())
+    assert set(results["epoch_s"]) == {"bilstm", "cnn", "pooled"}
+    assert set(results["epoch_s"]["bilstm"]) >= {"online", "cached", "in_memory", "base"}
+    assert all(v > 0 for v in results["per_review_ms"].values())
+    vector_bytes = tiny_splits["train"].maxlen * 1024 * 2  # float16 vectors of one review
+    # the file's size over 12 reviews: two chunks of 10 rows, plus HDF5's metadata
+    assert 20 / 12 * vector_bytes <= results["disk_bytes_per_review"] < 2 * vector_bytes
+    assert {"online_over_cached", "bilstm_cached_over_in_memory", "sequence_cold_over_disk_read"} <= set(results["ratios"])
+
+
+@pytest.mark.slow
+def test_store_layouts_reads_every_layout(tmp_path):
+    from elmo_imdb.features import FeatureIdentity
+
+    rows = np.random.default_rng(0).normal(size=(200, 4, 8)).astype(np.float16)
+    path = store_features(tmp_path / "train.h5", rows, FeatureIdentity("test", "elmo", "float16", 4, [8], "f"))
+    out = tmp_path / "layouts.json"
+    run_benchmark("store_layouts", str(path), "--reviews", "200", "--repeats", "1", "--out", str(out))
+    results = json.loads(out.read_text())
+    assert set(results["layouts"]) == {"chunk1", "chunk10", "chunk100", "chunk10-lzf", "chunk10-gzip"}
+    assert all(layout["sequence_cold_mb_s"] > 0 for layout in results["layouts"].values())
+    assert results["fancy_against_slices"]["slices_ms"] > 0 and "two_processes" in results["parallel_reads"]["chunk10"]
