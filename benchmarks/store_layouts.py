@@ -134,9 +134,11 @@ def parallel_reads(path: Path, batch_size: int) -> dict:
 
 
 def fancy_against_slices(path: Path, batch_size: int, batches: int = 20) -> dict:
-    """ms per batch for the same rows: h5py fancy indexing against the Sequence's slices (warm)."""
+    """ms per batch for the same rows (the first ``batches`` of an epoch): h5py fancy indexing
+    against the Sequence's slices (warm)."""
     seq = open_sequence(path, batch_size)
     epoch_read(seq)
+    batches = min(batches, len(seq))
     rows = [seq.rows(b) for b in range(batches)]
     timings = {}
     for name, read in (("fancy_index_ms", lambda r: seq.features[r]), ("slices_ms", seq.read_features)):
