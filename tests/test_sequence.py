@@ -114,3 +114,22 @@ def test_open_sequence_checks_all_files_come_from_the_same_rows(tmp_path, tiny_s
 def test_mismatched_lengths_are_refused(features):
     with pytest.raises(ValueError, match="features have 16 rows, ids have 3"):
         ReviewSequence(row_ids(3), np.zeros(3), features, batch_size=2, shuffle=False)
+
+
+def test_the_readme_example_gives_aligned_batches(tiny_store, tiny_splits, monkeypatch):
+    """The ```python block of the README's "The feature store", run on the tiny store."""
+    import re
+
+    from conftest import REPO
+
+    section = (REPO / "README.md").read_text().split("### The feature store\n", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    monkeypatch.chdir(tiny_store)  # the example's paths are relative to the repository root
+    namespace = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    ids, elmo, labels = namespace["ids"], namespace["elmo"], namespace["labels"]
+    split = tiny_splits["train"]
+    assert ids.dtype == np.int32 and elmo.dtype == np.float16 and labels.dtype == np.float32
+    assert ids.shape == (len(split), split.maxlen) and elmo.shape == (*ids.shape, 8) and labels.shape == (len(split),)
+    assert np.array_equal(elmo == 0, np.broadcast_to((ids == 0)[..., None], elmo.shape))  # padding lines up
+    assert sorted(labels) == sorted(split.labels.astype(np.float32))
