@@ -1,13 +1,15 @@
-"""Write files so that a reader sees either the old file, the complete new one, or nothing.
+"""Files a stage trusts: written all or nothing, and identified by their content.
 
 Every output a later stage trusts goes through :func:`atomic_output`: the content is written
 to a temporary name in the same folder and renamed into place only once it is complete, so an
 interrupted or failing run never leaves a half-written file under the real name.
+:func:`sha256_of_file` names an input by its content (model weights, say) in what is derived from it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 
@@ -26,3 +28,12 @@ def atomic_output(path: str | Path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sha256_of_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -28,9 +28,6 @@ import keras
 from elmo_imdb.layers import MeanOverTokens, ScalarMix
 from elmo_imdb.params import Float, Int, ParamsError, TrainParams, check_arguments
 
-# features variant -> whether it reads the cached ELMo features
-VARIANTS = {"base": False, "elmo": True}
-
 # name (= its line in params.yaml's `classifiers`) -> the function that builds it
 CLASSIFIERS = {}
 

@@ -19,6 +19,14 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def print_device(work: str) -> None:
+    """Say where TensorFlow will run ``work``: the GPUs it sees, or the CPU."""
+    import tensorflow as tf  # here, not at the top: stages without TensorFlow stay fast to start
+
+    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+    print(f"{work} runs on {', '.join(gpus) or 'the CPU'}")
+
+
 def run(main, args: argparse.Namespace) -> None:
     """Validate the parameters, then call ``main(args, params)``; turn a :class:`PipelineError`
     into ``error: ...`` on stderr and exit status 1."""

@@ -1,11 +1,14 @@
 """ELMo embedders: turn batches of tokenised reviews into contextual vectors.
 
-Two sources give the same interface (``embedder(tokens, lengths) -> [B, T, dim]``):
+An ELMo *model* is named by one string (:func:`load_embedder`), and two kinds give the same
+interface (``embedder(tokens, lengths) -> [B, T, dim]``):
 
-* :class:`HubElmo` calls a TF-Hub ELMo module (``google/elmo/3`` or a local copy) through its
-  ``tokens`` signature, the way the seed did, but once per review instead of once per epoch;
-* :class:`BilmElmo` runs the project's own TF2 biLM on published weight files
-  (:mod:`elmo_imdb.bilm`).
+* a folder holding ``options.json`` and ``weights.hdf5``, the published ELMo format (AllenNLP's
+  downloads, or the biLM the pretrain stage trains on IMDB): :class:`BilmElmo` runs it on the
+  project's own TF2 biLM (:mod:`elmo_imdb.bilm`);
+* anything else is a TF-Hub handle or module folder (``google/elmo/3`` or a local copy):
+  :class:`HubElmo` calls its ``tokens`` signature, the way the seed did, but once per review
+  instead of once per epoch.
 
 Both take tokens right-padded with ``""`` (the modules' convention) and leave padding
 positions at zero. Besides any single output of the module, they can return ``layers``: the
@@ -18,7 +21,6 @@ TensorFlow places the work on a GPU when it sees one.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +28,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from elmo_imdb.atomic import sha256_of_file
 from elmo_imdb.errors import PipelineError
-from elmo_imdb.params import EmbedParams
 from elmo_imdb.prepared import PreparedSplit
 
 BLOCK_ROWS = 500
@@ -53,8 +55,8 @@ class HubElmo:
                 f"cannot load the ELMo module {handle!r}: {type(e).__name__}: {e}\n"
                 "Without internet, download the module elsewhere (e.g. the compressed "
                 "https://tfhub.dev/google/elmo/3?tf-hub-format=compressed), unpack it, and set "
-                "embed.hub_handle in params.yaml to that local directory; or use embed.source: bilm "
-                "with the published weight files."
+                "embed.google in params.yaml to that local directory; or set it to a folder holding "
+                "a published ELMo's options.json and weights.hdf5."
             ) from None
         if "tokens" not in self._module.signatures:
             raise ElmoLoadError(f"{handle!r} has no `tokens` signature (it has: {', '.join(self._module.signatures)})")
@@ -74,33 +76,36 @@ class HubElmo:
 
 
 class BilmElmo:
-    """The project's TF2 biLM on published ``options.json`` + ``weights.hdf5`` files."""
+    """The project's TF2 biLM on an ``options.json`` (path or shipped name) + ``weights.hdf5``."""
 
     def __init__(self, options: str, weights: str, output: str):
-        from elmo_imdb.bilm import PUBLISHED_OPTIONS, load_bilm
+        from elmo_imdb.bilm import SHIPPED_OPTIONS, load_bilm
+        from elmo_imdb.bilm.token_cache import TokenEmbeddingCache
 
-        options_path = Path(PUBLISHED_OPTIONS.get(options, options))
-        for what, path in (("embed.bilm_options", options_path), ("embed.bilm_weights", Path(weights))):
+        options_path = Path(SHIPPED_OPTIONS.get(options, options))
+        for path in (options_path, Path(weights)):
             if not path.is_file():
-                raise ElmoLoadError(
-                    f"{what}: {path} does not exist. Download the published ELMo files (see README, "
-                    "'ELMo sources') and point the parameter at them."
-                )
+                raise ElmoLoadError(f"{path} does not exist")
         try:
             self._bilm = load_bilm(options_path, weights)
         except (ValueError, OSError) as e:  # options and weights that do not fit, unreadable files
             raise ElmoLoadError(f"cannot build the biLM from {options_path} and {weights}: {e}") from None
+        self._token_embeddings = TokenEmbeddingCache(self._bilm)  # the char CNN once per distinct token
         self.output = output
-        self.identity = f"bilm:{options_path.name}:sha256={_sha256(weights)}"
+        self.identity = f"bilm:options.json:sha256={sha256_of_file(options_path)}:weights.hdf5:sha256={sha256_of_file(weights)}"
 
     def __call__(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        return select_output(self._bilm(tf.constant(tokens, tf.string), tf.constant(lengths, tf.int32)), self.output)
+        embedding = self._token_embeddings.embed(tokens, np.asarray(lengths))
+        return select_output(self._bilm.from_embeddings(embedding, tf.constant(lengths, tf.int32)), self.output)
 
 
-def load_embedder(params: EmbedParams) -> HubElmo | BilmElmo:
-    if params.source == "hub":
-        return HubElmo(params.hub_handle, params.output)
-    return BilmElmo(params.bilm_options, params.bilm_weights, params.output)
+def load_embedder(model: str, output: str) -> HubElmo | BilmElmo:
+    """The embedder of ``model``: a folder with ``weights.hdf5`` (and ``options.json``) runs on the
+    project's biLM; anything else is loaded as a TF-Hub module."""
+    folder = Path(model)
+    if (folder / "weights.hdf5").is_file():
+        return BilmElmo(str(folder / "options.json"), str(folder / "weights.hdf5"), output)
+    return HubElmo(model, output)
 
 
 def select_output(outputs: dict[str, tf.Tensor], output: str) -> np.ndarray:
@@ -157,11 +162,3 @@ def embed_rows(embedder, split: PreparedSplit, rows: np.ndarray, batch_size: int
             n = lengths[row]
             vectors[position[row], split.maxlen - n :] = output[i, :n]
     return vectors
-
-
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

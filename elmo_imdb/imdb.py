@@ -1,10 +1,11 @@
 """Reading the IMDB Large Movie Review Dataset (Maas et al., ACL 2011) and fetching its archive.
 
 The dataset comes as ``aclImdb_v1.tar.gz``, holding one review per file in
-``aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`` next to files this project does not use
-(``train/unsup/``, ``imdb.vocab``, ``urls_*.txt``, ...). :func:`read_reviews` reads the
-labelled reviews from the archive, or from an already extracted copy, without extracting
-anything to disk. :func:`fetch_archive` puts the archive where the pipeline expects it:
+``aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt``, 50,000 unlabelled reviews in
+``aclImdb/train/unsup/<id>_0.txt``, and files this project does not use (``imdb.vocab``,
+``urls_*.txt``, ...). :func:`read_reviews` reads the labelled reviews, :func:`read_texts` any
+reviews by name (the biLM's pretraining corpus: the unlabelled ones and the training split),
+from the archive or from an already extracted copy, without extracting anything to disk. :func:`fetch_archive` puts the archive where the pipeline expects it:
 downloaded from the official URL and checked against the official checksum, or taken from a
 local copy on machines that cannot download it.
 """
@@ -33,8 +34,9 @@ OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d165
 SPLITS = ("train", "test")
 LABEL_OF_FOLDER = {"pos": 1, "neg": 0}
 
-# A labelled review inside the archive; some tar tools prefix member names with "./".
-_LABELLED_MEMBER = re.compile(r"(?:\./)?aclImdb/(train|test)/(pos|neg)/([^/]+\.txt)")
+UNLABELLED_FOLDER = "train/unsup"
+# A review inside the archive; some tar tools prefix member names with "./".
+_REVIEW_MEMBER = re.compile(r"(?:\./)?aclImdb/(train/(?:pos|neg|unsup)|test/(?:pos|neg))/([^/]+\.txt)")
 _REVIEW_FILE_NAME = re.compile(r"\d+_\d+\.txt")
 
 _CHUNK_BYTES = 1 << 20
@@ -57,7 +59,7 @@ class Review:
     split: str  # "train" or "test"
     label: int  # 1 = pos, 0 = neg
     name: str  # path inside the dataset, e.g. "train/pos/123_9.txt"
-    text: str  # raw text as stored (decoded utf-8, errors replaced)
+    text: str  # raw text as stored (UTF-8, or Windows-1252 for a file that is not valid UTF-8)
 
 
 @dataclass
@@ -65,7 +67,7 @@ class ReadReport:
     """What reading found, for the stage to print or log: odd files are kept, not dropped."""
 
     counts: dict  # {("train", 1): 12500, ...}
-    undecodable: list[str]  # names of files that were not valid UTF-8 (decoded with replacement)
+    undecodable: list[str]  # names of files that were not valid UTF-8 (decoded as Windows-1252)
     empty: list[str]  # names of empty (or whitespace-only) reviews
 
 
@@ -77,6 +79,24 @@ def read_reviews(source: Path) -> tuple[list[Review], ReadReport]:
     so an archive and its extracted folder give identical results. Raises
     :class:`ArchiveError` when the source is missing, damaged or not the dataset.
     """
+    reviews, report = _decode_reviews(_review_files(source, _is_labelled))
+    _check_both_splits_have_both_labels(report.counts, source)
+    return reviews, report
+
+
+def read_texts(source: Path, include) -> dict[str, str]:
+    """``{name: text}`` of every review whose name (``train/unsup/123_0.txt``, ...) ``include``
+    accepts, decoded as :func:`read_reviews` decodes, sorted by name."""
+    texts = {name: _decode(content)[0] for name, content in _review_files(source, include)}
+    return dict(sorted(texts.items()))
+
+
+def _is_labelled(name: str) -> bool:
+    return not name.startswith(UNLABELLED_FOLDER + "/")
+
+
+def _review_files(source: Path, include) -> Iterator[tuple[str, bytes]]:
+    """(name, content) of the reviews ``include`` accepts, from an archive or a folder."""
     source = Path(source)
     if not source.exists():
         raise ArchiveError(
@@ -84,14 +104,10 @@ def read_reviews(source: Path) -> tuple[list[Review], ReadReport]:
             "the aclImdb_v1.tar.gz archive or the extracted aclImdb/ folder"
         )
     if source.is_dir():
-        files = _labelled_files_in_folder(source)
-        reviews, report = _decode_reviews(
-            ((name, path.read_bytes()) for name, path in files), total=len(files)
-        )
+        for name, path in tqdm(_review_files_in_folder(source, include), desc="reading reviews", unit=" reviews"):
+            yield name, path.read_bytes()
     else:
-        reviews, report = _decode_reviews(_labelled_files_in_archive(source), total=None)
-    _check_both_splits_have_both_labels(report.counts, source)
-    return reviews, report
+        yield from tqdm(_review_files_in_archive(source, include), desc="reading reviews", unit=" reviews")
 
 
 def fetch_archive(
@@ -105,7 +121,7 @@ def fetch_archive(
     With ``local``, no network is used and no checksum checked (a local copy may be a rebuild
     whose bytes differ from the official archive): a ``.tar.gz`` file is copied, and an
     extracted ``aclImdb/`` folder (or the folder holding it) is packed into a ``.tar.gz`` in the
-    official layout, holding only the labelled reviews. Without ``local``, ``url`` is
+    official layout, holding the labelled and the unlabelled reviews. Without ``local``, ``url`` is
     downloaded and, when ``sha256`` is given, checked against it.
 
     The archive is written to a temporary file beside ``dest`` and renamed to ``dest`` only once
@@ -123,26 +139,26 @@ def fetch_archive(
         if local is None:
             _download(url, partial, sha256)
         elif local.is_dir():
-            _pack_labelled_reviews(local, partial)
+            _pack_reviews(local, partial)
         else:
             shutil.copyfile(local, partial)
     return dest
 
 
-def _labelled_files_in_folder(folder: Path) -> list[tuple[str, Path]]:
-    """(name, path) of every labelled review in an extracted dataset, sorted by name."""
+def _review_files_in_folder(folder: Path, include=lambda name: True) -> list[tuple[str, Path]]:
+    """(name, path) of every review ``include`` accepts in an extracted dataset, sorted by name."""
     root = folder / "aclImdb" if (folder / "aclImdb").is_dir() else folder
+    folders = [f"{split}/{label}" for split in SPLITS for label in LABEL_OF_FOLDER] + [UNLABELLED_FOLDER]
     return sorted(
-        (f"{split}/{label_folder}/{path.name}", path)
-        for split in SPLITS
-        for label_folder in LABEL_OF_FOLDER
-        for path in (root / split / label_folder).glob("*.txt")
-        if path.is_file()
+        (name, path)
+        for sub in folders
+        for path in (root / sub).glob("*.txt")
+        if path.is_file() and include(name := f"{sub}/{path.name}")
     )
 
 
-def _labelled_files_in_archive(archive_path: Path) -> Iterator[tuple[str, bytes]]:
-    """Yield (name, content) of every labelled review in a ``.tar.gz``, in archive order.
+def _review_files_in_archive(archive_path: Path, include) -> Iterator[tuple[str, bytes]]:
+    """Yield (name, content) of every review ``include`` accepts in a ``.tar.gz``, in archive order.
 
     The archive is streamed, never extracted. It is decompressed with :mod:`gzip` rather than
     by :mod:`tarfile` itself because tarfile stops at the end-of-archive marker, and in a
@@ -155,9 +171,9 @@ def _labelled_files_in_archive(archive_path: Path) -> Iterator[tuple[str, bytes]
             tarfile.open(fileobj=decompressed, mode="r|") as archive,
         ):
             for member in archive:
-                match = _LABELLED_MEMBER.fullmatch(member.name)
-                if match and member.isfile():
-                    yield "/".join(match.groups()), archive.extractfile(member).read()
+                match = _REVIEW_MEMBER.fullmatch(member.name)
+                if match and member.isfile() and include(name := "/".join(match.groups())):
+                    yield name, archive.extractfile(member).read()
             while decompressed.read(_CHUNK_BYTES):
                 pass
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
@@ -167,22 +183,34 @@ def _labelled_files_in_archive(archive_path: Path) -> Iterator[tuple[str, bytes]
         ) from error
 
 
-def _decode_reviews(
-    files: Iterable[tuple[str, bytes]], total: int | None
-) -> tuple[list[Review], ReadReport]:
+def _decode(content: bytes) -> tuple[str, bool]:
+    """The text of a review file, and whether it was valid UTF-8.
+
+    A file that is not is what text files of the dataset's era mostly are: Windows-1252 (or
+    Latin-1, its subset). It is read byte for byte as Latin-1, which puts Windows-1252's
+    punctuation bytes 0x80-0x9F at the C1 control characters; the tokeniser's cleaning maps
+    those to the Windows-1252 characters (:func:`elmo_imdb.tokenize.clean_review`), so the
+    result is Windows-1252's reading, with its five undefined bytes as spaces, and never a
+    replacement character splitting a word.
+    """
+    try:
+        return content.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return content.decode("latin-1"), False
+
+
+def _decode_reviews(files: Iterable[tuple[str, bytes]]) -> tuple[list[Review], ReadReport]:
     """Turn (name, content) pairs into sorted reviews, noting undecodable and empty ones."""
     reviews, undecodable, empty = [], [], []
-    for name, content in tqdm(files, total=total, desc="reading reviews", unit=" reviews"):
+    for name, content in files:
         split, label_folder, file_name = name.split("/")
         if not _REVIEW_FILE_NAME.fullmatch(file_name):
             raise ArchiveError(
                 f"review file {name} is not named <id>_<rating>.txt as in the IMDB dataset; "
                 "remove or rename it"
             )
-        try:
-            text = content.decode("utf-8")
-        except UnicodeDecodeError:
-            text = content.decode("utf-8", errors="replace")
+        text, valid = _decode(content)
+        if not valid:
             undecodable.append(name)
         if not text.strip():
             empty.append(name)
@@ -210,14 +238,14 @@ def _check_both_splits_have_both_labels(counts: dict, source: Path) -> None:
             )
 
 
-def _pack_labelled_reviews(folder: Path, archive_path: Path) -> None:
-    """Write the labelled reviews of an extracted dataset as a ``.tar.gz`` in the official layout.
+def _pack_reviews(folder: Path, archive_path: Path) -> None:
+    """Write the reviews of an extracted dataset as a ``.tar.gz`` in the official layout.
 
     File dates, owners and the gzip timestamp are left out, so packing the same reviews twice
     gives the same bytes and DVC sees an unchanged output.
     """
-    files = _labelled_files_in_folder(folder)
-    if not files:
+    files = _review_files_in_folder(folder)
+    if not any(_is_labelled(name) for name, _ in files):
         raise ArchiveError(
             f"local dataset folder {folder} (fetch.local) holds no labelled reviews: expected "
             "aclImdb/{train,test}/{pos,neg}/*.txt inside it"

@@ -30,6 +30,11 @@ import yaml
 from elmo_imdb.errors import PipelineError
 
 
+#: Feature sets a classifier can be trained on: the Embedding alone, or next to the vectors of
+#: an ELMo source cached in data/<variant>/ (dvc.yaml makes each).
+VARIANTS = ("base", "elmo_google", "elmo_imdb")
+
+
 class ParamsError(PipelineError, ValueError):
     """A parameter is missing, unknown, of the wrong type or out of range."""
 
@@ -81,10 +86,12 @@ class EncodeParams:
 
 @dataclass(frozen=True)
 class EmbedParams:
-    source: str = _spec("`hub`: a TF-Hub ELMo module; `bilm`: published weight files", choices=("hub", "bilm"))
-    hub_handle: str = _spec("TF-Hub handle or local module directory")
-    bilm_options: str = _spec("options.json path, or the name of a published model's options")
-    bilm_weights: str = _spec("weights.hdf5 of the bilm source")
+    """How every ELMo source is cached (the embed stages), and where the downloaded one comes from."""
+
+    google: str = _spec(
+        "the elmo_google source: a TF-Hub handle or module folder, or a folder with a published "
+        "ELMo's options.json + weights.hdf5"
+    )
     output: str = _spec(
         "what to cache per token: `elmo` (the module's mix, [dim]), one layer, or `layers`: all three, "
         "[3, dim], for a classifier to learn its own mix",
@@ -92,6 +99,22 @@ class EmbedParams:
     )
     dtype: str = _spec("storage dtype of the cached vectors", choices=("float16", "float32"))
     batch_size: int = _spec("reviews per ELMo call (speed and memory only, not the values)", min=1)
+
+
+@dataclass(frozen=True)
+class PretrainParams:
+    """Training the biLM on IMDB's own reviews (elmo_imdb/pretraining.py); its windows are
+    `prepare.maxlen` tokens long, as the embed stage runs it."""
+
+    options: str = _spec("architecture: a shipped options name (imdb_tiny, imdb_small, a published model's) or an options.json path")
+    init: str | None = _spec("a published-layout weights.hdf5 to continue from (domain adaptation); null: random weights")
+    vocab_size: int = _spec("softmax vocabulary: the most frequent training tokens, besides <S>, </S>, <UNK>", min=1)
+    n_samples: int = _spec("negative classes of the sampled softmax per step", min=1)
+    heldout_reviews: int = _spec("unlabelled reviews held out for perplexity", min=1)
+    tokens: int = _spec("training budget in tokens; raising it continues from the last checkpoint", min=1)
+    eval_every: int = _spec("tokens between held-out perplexity measurements (and checkpoints)", min=1)
+    batch_size: int = _spec("windows per training step", min=1)
+    seed: int = _spec("seed of the weights, the held-out slice, the batch order and the softmax samples", min=0)
 
 
 @dataclass(frozen=True)
@@ -111,8 +134,14 @@ class Params:
     fetch: FetchParams
     prepare: PrepareParams
     encode: EncodeParams
+    pretrain: PretrainParams
     embed: EmbedParams
     train: TrainParams
+    variants: list[str] = _spec(
+        "feature sets every classifier is trained on: `base` (the Embedding alone) and ELMo sources "
+        "(`elmo_google`, `elmo_imdb`: the Embedding next to that source's cached vectors)",
+        choices=VARIANTS,
+    )
     classifiers: dict[str, dict] = _spec(
         "one line per classifier of elmo_imdb.classifiers: its hyperparameters (checked by check_arguments)"
     )
@@ -163,6 +192,8 @@ def _check_mapping(raw, fields: dict[str, tuple], prefix: str) -> dict:
             values[name] = _build(annotation, raw[name], prefix=key + ".")
         elif annotation == dict[str, dict]:
             values[name] = _mapping_of_mappings(key, raw[name])
+        elif annotation == list[str]:
+            values[name] = _list_of_choices(key, raw[name], spec)
         else:
             values[name] = _check(key, raw[name], annotation, spec)
     return values
@@ -174,6 +205,16 @@ def _mapping_of_mappings(key: str, raw) -> dict[str, dict]:
     for name, value in raw.items():
         if not isinstance(value, dict):
             raise ParamsError(f"{key}.{name}: expected a mapping, got {value!r}")
+    return raw
+
+
+def _list_of_choices(key: str, raw, spec: Spec) -> list[str]:
+    if not isinstance(raw, list) or not raw:
+        raise ParamsError(f"{key}: expected a non-empty list, got {raw!r}")
+    for value in raw:
+        _check(key, value, str, spec)
+    if len(set(raw)) < len(raw):
+        raise ParamsError(f"{key}: lists a feature set twice: {raw!r}")
     return raw
 
 

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import keras
 
-from elmo_imdb import cli
+from elmo_imdb import cli, layers  # noqa: F401  (layers: registers the custom layers the saved models use)
 from elmo_imdb.evaluation import predict, write_reports
-from elmo_imdb.classifiers import VARIANTS
+from elmo_imdb.params import VARIANTS
 from elmo_imdb.sequence import open_sequence
 
 
 def main(args, params):
+    cli.print_device("evaluation")
     model = keras.models.load_model(args.model)
-    elmo = args.elmo if VARIANTS[args.variant] else None
+    elmo = None if args.variant == "base" else args.elmo or Path("data") / args.variant
     test = open_sequence("test", args.prepared, args.base, elmo, params.train.batch_size)
     print(write_reports(args.results, test.labels, predict(model, test)))
 
@@ -25,6 +26,6 @@ if __name__ == "__main__":
     parser.add_argument("--model", type=Path, required=True, help="trained .keras model")
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="default: %(default)s")
     parser.add_argument("--base", type=Path, default=Path("data/base"), help="vocabulary and ids (default: %(default)s)")
-    parser.add_argument("--elmo", type=Path, default=Path("data/elmo"), help="cached ELMo features (default: %(default)s)")
+    parser.add_argument("--elmo", type=Path, help="cached ELMo features of an ELMo variant (default: data/VARIANT)")
     parser.add_argument("--results", type=Path, required=True, help="folder for the metrics and plot data")
     cli.run(main, parser.parse_args())

@@ -13,7 +13,7 @@ from elmo_imdb.prepared import prepare_splits
 def main(args, params):
     p = params.prepare
     reviews, report = read_reviews(args.archive)
-    print(f"read {len(reviews)} reviews; {len(report.empty)} empty, {len(report.undecodable)} not valid UTF-8 (decoded with replacement)")
+    print(f"read {len(reviews)} reviews; {len(report.empty)} empty, {len(report.undecodable)} not valid UTF-8 (read as Windows-1252)")
     for name, split in prepare_splits(reviews, p.maxlen, p.val_size, p.seed).items():
         split.save(args.out / f"{name}.h5")
         truncated = (split.lengths == p.maxlen).mean()

@@ -1,8 +1,8 @@
 """Stage train: fit one classifier on one features variant, early-stopping on the validation split.
 
 CLASSIFIER is a builder of elmo_imdb/classifiers.py with its line `classifiers.CLASSIFIER` in
-params.yaml. VARIANT `base` reads token ids only; `elmo` also reads the cached ELMo vectors
-through the HDF5-backed Sequence. Writes the model and RESULTS/{history.csv,train.json}.
+params.yaml. VARIANT `base` reads token ids only; `elmo_google` and `elmo_imdb` also read that
+ELMo source's cached vectors (data/VARIANT) through the HDF5-backed Sequence. Writes the model and RESULTS/{history.csv,train.json}.
 """
 
 import json
@@ -13,7 +13,8 @@ import numpy as np
 
 from elmo_imdb import cli
 from elmo_imdb.atomic import atomic_output
-from elmo_imdb.classifiers import CLASSIFIERS, VARIANTS, build_classifier, hyperparameters
+from elmo_imdb.classifiers import CLASSIFIERS, build_classifier, hyperparameters
+from elmo_imdb.params import VARIANTS
 from elmo_imdb.sequence import open_sequence
 from elmo_imdb.training import fit
 from elmo_imdb.vocabulary import Vocabulary
@@ -21,9 +22,10 @@ from elmo_imdb.vocabulary import Vocabulary
 
 def main(args, params):
     hyper = hyperparameters(args.classifier, params.classifiers)  # a bad line fails before any work
+    cli.print_device("training")
     p = params.train
     keras.utils.set_random_seed(p.seed)
-    elmo = args.elmo if VARIANTS[args.variant] else None
+    elmo = None if args.variant == "base" else args.elmo or Path("data") / args.variant
     train = open_sequence("train", args.prepared, args.base, elmo, p.batch_size, shuffle=True, seed=p.seed)
     val = open_sequence("val", args.prepared, args.base, elmo, p.batch_size)
     vocab_size = Vocabulary.load(args.base / "vocab.txt").size
@@ -53,7 +55,7 @@ if __name__ == "__main__":
     parser.add_argument("variant", choices=VARIANTS)
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="default: %(default)s")
     parser.add_argument("--base", type=Path, default=Path("data/base"), help="vocabulary and ids (default: %(default)s)")
-    parser.add_argument("--elmo", type=Path, default=Path("data/elmo"), help="cached ELMo features (default: %(default)s)")
+    parser.add_argument("--elmo", type=Path, help="cached ELMo features of an ELMo variant (default: data/VARIANT)")
     parser.add_argument("--model", type=Path, required=True, help="where to save the trained .keras model")
     parser.add_argument("--results", type=Path, required=True, help="folder for history.csv and train.json")
     cli.run(main, parser.parse_args())

@@ -56,7 +56,7 @@ def store_features(path: Path, vectors, identity) -> Path:
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory, tiny_splits) -> Path:
     """A folder laid out as the pipeline leaves it: ``data/prepared``, ``data/base`` and
-    ``data/elmo`` for the tiny splits, the features random 8-wide vectors (zero at padding);
+    ``data/elmo_imdb`` for the tiny splits, the features random 8-wide vectors (zero at padding);
     ``data/elmo_layers`` holds three such layers per token, as ``embed.output: layers`` stores."""
     import numpy as np
 
@@ -74,7 +74,7 @@ def tiny_store(tmp_path_factory, tiny_splits) -> Path:
         save_ids(data / "base" / f"{name}.h5", ids, split)
         vectors = rng.normal(size=(*ids.shape, 8)).astype(np.float16) * (ids != 0)[..., None]
         identity = FeatureIdentity("tiny-random", "elmo", "float16", split.maxlen, [8], split.fingerprint)
-        store_features(data / "elmo" / f"{name}.h5", vectors, identity)
+        store_features(data / "elmo_imdb" / f"{name}.h5", vectors, identity)
         layers = rng.normal(size=(*ids.shape, 3, 8)).astype(np.float16) * (ids != 0)[..., None, None]
         identity = FeatureIdentity("tiny-random", "layers", "float16", split.maxlen, [3, 8], split.fingerprint)
         store_features(data / "elmo_layers" / f"{name}.h5", layers, identity)

@@ -18,13 +18,14 @@ from pathlib import Path
 _POSITIVE_WORDS = ["wonderful", "brilliant", "moving", "superb", "delightful", "charming"]
 _NEGATIVE_WORDS = ["dreadful", "boring", "awful", "clumsy", "tedious", "lifeless"]
 
-# Files every dataset has besides the labelled reviews; reading must skip them.
+# Files every dataset has besides the labelled reviews; reading them must skip these.
 _IGNORED_FILES = {
     "README": b"Large Movie Review Dataset v1.0 (tiny test copy)\n",
     "imdb.vocab": b"the\nand\na\nof\n",
     "train/unsup/0_0.txt": b"An unlabelled review that must not be read.",
     "train/urls_pos.txt": b"http://www.imdb.com/title/tt0000001/usercomments\n",
 }
+N_UNLABELLED = 40  # train/unsup/<i>_0.txt, i = 0..39: the biLM's pretraining corpus
 
 
 def tiny_dataset_files(
@@ -42,10 +43,15 @@ def tiny_dataset_files(
 
     Options for broken variants:
     - ``drop_split="test"``: no labelled reviews in that split (unsup etc. remain);
+      ``drop_split="unsup"``: no unlabelled reviews;
     - ``drop_class=("train", "neg")``: no reviews of that class in that split;
     - ``extra_files={"train/pos/notes.txt": b"..."}``: added as given (bad names, non-UTF-8).
     """
     files = dict(_IGNORED_FILES)
+    if drop_split != "unsup":
+        files.update({f"train/unsup/{i}_0.txt": _unlabelled_text(i).encode() for i in range(1, N_UNLABELLED)})
+    else:
+        del files["train/unsup/0_0.txt"]
     for split in ("train", "test"):
         for label_folder in ("pos", "neg"):
             if split == drop_split or (split, label_folder) == drop_class:
@@ -121,3 +127,10 @@ def _review_text(split: str, label_folder: str, i: int) -> str:
         f"{split.capitalize()} review {i}: a {first} film with {second} acting."
         f"<br /><br />{verdict}, {i + 1} times over."
     )
+
+
+def _unlabelled_text(i: int) -> str:
+    """An unlabelled review: words of both classes, in a varying, deterministic order."""
+    rng = random.Random(i)
+    words = rng.sample(_POSITIVE_WORDS + _NEGATIVE_WORDS, 5)
+    return f"Review {i}: the film was {words[0]} and {words[1]}, the acting {words[2]}.<br />A {words[3]}, {words[4]} story."

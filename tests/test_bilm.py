@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from elmo_imdb.bilm import (
-    PUBLISHED_OPTIONS,
+    SHIPPED_OPTIONS,
     BiLM,
     BiLMConfig,
     load_bilm,
@@ -172,7 +172,7 @@ def test_traced_once_for_any_batch_shape(small_bilm):
 
 
 def test_published_options_are_shipped_and_valid():
-    assert set(PUBLISHED_OPTIONS) == {
+    assert set(SHIPPED_OPTIONS) == {
         "elmo_2x4096_512_2048cnn_2xhighway",
         "elmo_2x2048_256_2048cnn_1xhighway",
         "elmo_2x1024_128_2048cnn_1xhighway",
@@ -184,7 +184,7 @@ def test_published_options_are_shipped_and_valid():
 
 
 def test_smallest_published_model_runs_with_random_weights():
-    options = load_options(PUBLISHED_OPTIONS["elmo_2x1024_128_2048cnn_1xhighway"])
+    options = load_options(SHIPPED_OPTIONS["elmo_2x1024_128_2048cnn_1xhighway"])
     bilm = BiLM(options, random_weights(BiLMConfig.from_options(options)))
     out = bilm(*pad_batch([["hello", "world"]]))
     assert out["elmo"].shape == (1, 2, 256) and out["word_emb"].shape == (1, 2, 128)
@@ -223,3 +223,23 @@ def test_bad_options_are_reported():
         BiLMConfig.from_options({**SMALL_OPTIONS, "char_cnn": {**SMALL_OPTIONS["char_cnn"], "activation": "gelu"}})
     with pytest.raises(ValueError, match="lstm"):
         BiLMConfig.from_options({"char_cnn": SMALL_OPTIONS["char_cnn"]})
+
+
+@pytest.mark.parametrize("name", ["bilm-tf", "allennlp"])
+def test_a_token_spelled_like_a_sentence_marker_reads_as_the_marker(name):
+    """bilm-tf's UnicodeCharsVocabulary and allennlp's ELMoCharacterMapper give `<S>` and `</S>`
+    the markers' character ids, whatever their position; so does the project's biLM."""
+    from elmo_imdb.bilm.chars import marker_char_ids, word_char_ids
+    from elmo_imdb.bilm.token_cache import TokenEmbeddingCache
+
+    ids = word_char_ids(tf.constant(["<S>", "</S>", "<s>", "S"]))
+    np.testing.assert_array_equal(ids[0], marker_char_ids(BOS_CHAR, 50))
+    np.testing.assert_array_equal(ids[1], marker_char_ids(EOS_CHAR, 50))
+    assert ids[2, 1] == ord("<") + 1 and ids[3, 1] == ord("S") + 1  # other spellings stay words
+    folder = _fixture(name)
+    bilm = load_bilm(folder / "options.json", folder / "lm_weights.hdf5")
+    rows = TokenEmbeddingCache(bilm).embed(np.array([["a", "<S>", "</S>"]], dtype=object), np.array([3]))
+    np.testing.assert_array_equal(rows[0, 2], rows[0, 0])  # the token <S> is the sentence start
+    np.testing.assert_array_equal(rows[0, 3], rows[0, 4])  # the token </S> is the sentence end
+    word_emb = bilm(*pad_batch([["a", "<S>", "</S>"]]))["word_emb"][0]
+    np.testing.assert_allclose(word_emb[1], rows[0, 0], atol=1e-6)

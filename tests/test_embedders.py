@@ -1,13 +1,14 @@
 """Loading ELMo: the TF-Hub path and the native biLM path, and what happens when either is wrong."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
-from elmo_imdb.embedders import BilmElmo, ElmoLoadError, HubElmo
+from elmo_imdb.embedders import BilmElmo, ElmoLoadError, HubElmo, load_embedder
 
 
 def save_module(path, signatures):
@@ -35,9 +36,10 @@ def test_hub_and_native_paths_give_the_same_vectors(tmp_path, tiny_hub_module):
     options = tmp_path / "options.json"
     options.write_text(json.dumps(TINY_HUB_OPTIONS))
     weights = write_random_weights(TINY_HUB_OPTIONS, tmp_path / "weights.hdf5", seed=0)  # the module's weights
-    native = BilmElmo(str(options), str(weights), "elmo")
+    native = load_embedder(str(tmp_path), "elmo")  # a folder with options.json + weights.hdf5
+    assert isinstance(native, BilmElmo) and isinstance(load_embedder(str(tiny_hub_module), "elmo"), HubElmo)
     np.testing.assert_allclose(native(tokens, lengths), hub_vectors, atol=1e-5)
-    assert native.identity.startswith("bilm:options.json:sha256=")
+    assert re.fullmatch(r"bilm:options.json:sha256=[0-9a-f]{64}:weights.hdf5:sha256=[0-9a-f]{64}", native.identity)
 
 
 def test_output_layers_stacks_the_three_biLM_layers_whose_plain_mean_is_elmo(tiny_hub_module):
@@ -65,7 +67,7 @@ def test_output_layers_stacks_the_three_biLM_layers_whose_plain_mean_is_elmo(tin
 
 
 def test_a_missing_handle_says_how_to_use_a_local_copy(tmp_path):
-    with pytest.raises(ElmoLoadError, match=r"(?s)cannot load the ELMo module .*set embed.hub_handle in params.yaml to that local directory"):
+    with pytest.raises(ElmoLoadError, match=r"(?s)cannot load the ELMo module .*set embed.google in params.yaml to that local directory"):
         HubElmo(str(tmp_path / "nowhere"), "elmo")
 
 
@@ -97,3 +99,9 @@ def test_weights_that_do_not_fit_their_options_are_refused(tmp_path):
     weights = write_random_weights(smaller, tmp_path / "weights.hdf5")
     with pytest.raises(ElmoLoadError, match=r"cannot build the biLM .* has shape .* but the options require"):
         BilmElmo(str(options), str(weights), "elmo")
+
+
+def test_a_weights_folder_without_its_options_says_what_is_missing(tmp_path):
+    write_random_weights(TINY_HUB_OPTIONS, tmp_path / "weights.hdf5")
+    with pytest.raises(ElmoLoadError, match=re.escape(f"{tmp_path / 'options.json'} does not exist")):
+        load_embedder(str(tmp_path), "elmo")

@@ -16,6 +16,7 @@ from imdb_fixtures import make_tiny_archive, make_tiny_folder
 
 from elmo_imdb import imdb
 from elmo_imdb.imdb import ArchiveError, Review, fetch_archive, read_reviews
+from elmo_imdb.tokenize import tokenize
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aclImdb_v1.tar.gz"
 
@@ -83,14 +84,14 @@ def test_empty_reviews_are_kept_and_reported(archive):
     assert Review("train", 0, "train/neg/0_1.txt", "") in reviews
 
 
-def test_non_utf8_reviews_are_decoded_with_replacement_and_reported(tmp_path):
-    source = make_tiny_archive(
-        tmp_path / "latin1.tar.gz", extra_files={"train/pos/99_10.txt": "Très bien".encode("latin-1")}
-    )
+def test_non_utf8_reviews_are_read_as_windows_1252_and_reported(tmp_path):
+    content = "Très réussi – an “Amélie” for 20€".encode("cp1252") + b"\x81!"  # 0x81: undefined in Windows-1252
+    source = make_tiny_archive(tmp_path / "cp1252.tar.gz", extra_files={"train/pos/99_10.txt": content})
     reviews, report = read_reviews(source)
     assert report.undecodable == ["train/pos/99_10.txt"]
-    assert [r.text for r in reviews if r.name == "train/pos/99_10.txt"] == ["Tr\ufffds bien"]
     assert report.counts[("train", 1)] == 7
+    (review,) = [r for r in reviews if r.name == "train/pos/99_10.txt"]
+    assert tokenize(review.text) == ["Très", "réussi", "–", "an", "“", "Amélie", "”", "for", "20", "€", "!"]
 
 
 # --- reading a bad source ---------------------------------------------------------------------

@@ -30,13 +30,14 @@ def setup(tmp_path_factory, tiny_hub_module):
         tokens = [list(rng.choice(words, size=rng.integers(0, 13))) for _ in range(n)]
         PreparedSplit(tokens, rng.integers(0, 2, n).astype(np.int8), [f"{name}/{i}" for i in range(n)], 12).save(root / "prepared" / f"{name}.h5")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["embed"].update(hub_handle=str(tiny_hub_module), batch_size=50)
+    params["embed"].update(batch_size=50)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "module").symlink_to(tiny_hub_module)
     return root
 
 
 def start_embed(root, run, scratch="scratch"):
-    cmd = [sys.executable, str(REPO / "stages/embed.py"), str(root / "prepared"), str(root / run / "features"),
+    cmd = [sys.executable, str(REPO / "stages/embed.py"), str(root / "module"), str(root / "prepared"), str(root / run / "features"),
            "--scratch", str(root / run / scratch), "--params", str(root / "params.yaml")]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import REPO
 
-STAGES = ["fetch", "prepare", "encode", "embed", "train", "evaluate", "summarize"]
+STAGES = ["fetch", "prepare", "encode", "pretrain", "embed", "train", "evaluate", "summarize"]
 
 
 def run_stage(stage, *args, cwd=REPO):
@@ -60,19 +60,24 @@ def test_prepare_refuses_a_broken_archive(tmp_path):
 def test_embed_with_an_unloadable_module_says_how_to_use_a_local_copy(tmp_path, tiny_splits):
     for name, split in tiny_splits.items():
         split.save(tmp_path / "prepared" / f"{name}.h5")
-    params = params_file(tmp_path, embed={"hub_handle": str(tmp_path / "no_such_module")})
-    result = run_stage("embed", str(tmp_path / "prepared"), str(tmp_path / "features"), "--params", str(params))
+    result = run_stage("embed", str(tmp_path / "no_such_module"), str(tmp_path / "prepared"), str(tmp_path / "features"),
+                       "--params", str(params_file(tmp_path)))
     assert result.returncode == 1
-    assert "cannot load the ELMo module" in result.stderr and "embed.hub_handle" in result.stderr
+    assert "cannot load the ELMo module" in result.stderr and "embed.google" in result.stderr
     assert not (tmp_path / "features").exists() or not any((tmp_path / "features").iterdir())
 
 
-def test_embed_with_missing_bilm_weights_names_the_param(tmp_path, tiny_splits):
+def test_embed_with_weights_but_no_options_says_what_is_missing(tmp_path, tiny_splits):
+    from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
+
     for name, split in tiny_splits.items():
         split.save(tmp_path / "prepared" / f"{name}.h5")
-    params = params_file(tmp_path, embed={"source": "bilm", "bilm_weights": str(tmp_path / "w.hdf5")})
-    result = run_stage("embed", str(tmp_path / "prepared"), str(tmp_path / "features"), "--params", str(params))
-    assert result.returncode == 1 and "embed.bilm_weights" in result.stderr and "does not exist" in result.stderr
+    (tmp_path / "bilm").mkdir()
+    write_random_weights(TINY_HUB_OPTIONS, tmp_path / "bilm" / "weights.hdf5")
+    result = run_stage("embed", str(tmp_path / "bilm"), str(tmp_path / "prepared"), str(tmp_path / "features"), "--params", str(params_file(tmp_path)))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'bilm' / 'options.json'} does not exist"
+    assert not (tmp_path / "features").exists()
 
 
 def write_prepared_and_base(folder, tiny_splits):
@@ -89,7 +94,7 @@ def write_prepared_and_base(folder, tiny_splits):
 def test_train_without_features_says_to_run_embed(tmp_path, tiny_splits):
     write_prepared_and_base(tmp_path, tiny_splits)
     result = run_stage(
-        "train", "bilstm", "elmo", "--prepared", str(tmp_path / "prepared"), "--base", str(tmp_path / "base"),
+        "train", "bilstm", "elmo_imdb", "--prepared", str(tmp_path / "prepared"), "--base", str(tmp_path / "base"),
         "--elmo", str(tmp_path / "elmo"), "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"),
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -105,16 +110,16 @@ def test_embed_can_cache_all_three_layers_and_train_learns_their_mix(tmp_path, t
 
     write_prepared_and_base(tmp_path, tiny_splits)
     params = params_file(
-        tmp_path, embed={"hub_handle": str(tiny_hub_module), "output": "layers"}, train={"epochs": 1, "batch_size": 8, "embedding_dim": 4}
+        tmp_path, embed={"output": "layers"}, train={"epochs": 1, "batch_size": 8, "embedding_dim": 4}
     )
     folders = {name: str(tmp_path / name) for name in ("prepared", "base", "elmo", "scratch")}
-    embed = run_stage("embed", folders["prepared"], folders["elmo"], "--scratch", folders["scratch"], "--params", str(params))
+    embed = run_stage("embed", str(tiny_hub_module), folders["prepared"], folders["elmo"], "--scratch", folders["scratch"], "--params", str(params))
     assert embed.returncode == 0, embed.stderr
     with h5py.File(tmp_path / "elmo" / "train.h5") as f:
         assert f["features"].shape == (len(tiny_splits["train"]), 12, 3, 1024)
         assert f.attrs["output"] == "layers" and list(f.attrs["vector_shape"]) == [3, 1024]
     train = run_stage(
-        "train", "pooled", "elmo", "--prepared", folders["prepared"], "--base", folders["base"], "--elmo", folders["elmo"],
+        "train", "pooled", "elmo_google", "--prepared", folders["prepared"], "--base", folders["base"], "--elmo", folders["elmo"],
         "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"), "--params", str(params),
     )
     assert train.returncode == 0, train.stderr

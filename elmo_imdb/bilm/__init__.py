@@ -2,22 +2,22 @@
 
 Typical use::
 
-    from elmo_imdb.bilm import load_bilm, PUBLISHED_OPTIONS
-    bilm = load_bilm(PUBLISHED_OPTIONS["elmo_2x4096_512_2048cnn_2xhighway"], "weights.hdf5")
+    from elmo_imdb.bilm import load_bilm, SHIPPED_OPTIONS
+    bilm = load_bilm(SHIPPED_OPTIONS["elmo_2x4096_512_2048cnn_2xhighway"], "weights.hdf5")
     out = bilm(tokens, sequence_len)  # word_emb, lstm_outputs1, lstm_outputs2, elmo, default
 
 See docs/bilm.md for the design, the correctness checks and the measured speed.
 """
 
-from .config import PUBLISHED_OPTIONS, BiLMConfig, load_options
+from .config import SHIPPED_OPTIONS, BiLMConfig, load_options
 from .export import TINY_HUB_OPTIONS, build_tiny_hub_module, export_hub_module
 from .model import BiLM, load_bilm
-from .weights import random_weights, read_weights, write_random_weights
+from .weights import random_weights, read_weights, write_random_weights, write_weights
 
 __all__ = [
     "BiLM",
     "BiLMConfig",
-    "PUBLISHED_OPTIONS",
+    "SHIPPED_OPTIONS",
     "TINY_HUB_OPTIONS",
     "build_tiny_hub_module",
     "export_hub_module",
@@ -26,4 +26,5 @@ __all__ = [
     "random_weights",
     "read_weights",
     "write_random_weights",
+    "write_weights",
 ]

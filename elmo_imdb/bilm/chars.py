@@ -20,14 +20,18 @@ import tensorflow as tf
 BOS_CHAR, EOS_CHAR, BOW_CHAR, EOW_CHAR, PAD_CHAR = 256, 257, 258, 259, 260
 
 
-def _marker_token(marker: int, max_chars: int) -> tf.Tensor:
+def marker_char_ids(marker: int, max_chars: int) -> tf.Tensor:
     """Char ids (already shifted by +1) of the ``<S>`` or ``</S>`` token."""
     ids = [BOW_CHAR, marker, EOW_CHAR] + [PAD_CHAR] * (max_chars - 3)
     return tf.constant(ids, tf.int32) + 1
 
 
 def word_char_ids(tokens: tf.Tensor, max_chars: int = 50) -> tf.Tensor:
-    """Char ids (shifted by +1) of each string in ``tokens``: shape ``tokens.shape + [max_chars]``."""
+    """Char ids (shifted by +1) of each string in ``tokens``: shape ``tokens.shape + [max_chars]``.
+
+    A token spelled ``<S>`` or ``</S>`` gets the sentence marker's ids, as in bilm-tf's
+    ``UnicodeCharsVocabulary`` and allennlp's ``ELMoCharacterMapper``.
+    """
     max_bytes = max_chars - 2
     words = tf.strings.substr(tokens, 0, max_bytes)  # unit="BYTE": cuts bytes like bilm-tf
     n_bytes = tf.strings.length(words)[..., tf.newaxis]
@@ -40,8 +44,10 @@ def word_char_ids(tokens: tf.Tensor, max_chars: int = 50) -> tf.Tensor:
         position == 0,
         BOW_CHAR,
         tf.where(position <= n_bytes, bytes_at, tf.where(position == n_bytes + 1, EOW_CHAR, PAD_CHAR)),
-    )
-    return ids + 1
+    ) + 1
+    for spelling, marker in (("<S>", BOS_CHAR), ("</S>", EOS_CHAR)):
+        ids = tf.where((tokens == spelling)[..., tf.newaxis], marker_char_ids(marker, max_chars), ids)
+    return ids
 
 
 def sentence_char_ids(tokens: tf.Tensor, sequence_len: tf.Tensor, max_chars: int = 50) -> tf.Tensor:
@@ -60,8 +66,8 @@ def sentence_char_ids(tokens: tf.Tensor, sequence_len: tf.Tensor, max_chars: int
     is_token = tf.range(n_tokens)[tf.newaxis, :] < sequence_len[:, tf.newaxis]
     words = word_char_ids(tokens, max_chars) * tf.cast(is_token, tf.int32)[..., tf.newaxis]
 
-    bos = tf.tile(_marker_token(BOS_CHAR, max_chars)[tf.newaxis, tf.newaxis], [batch_size, 1, 1])
+    bos = tf.tile(marker_char_ids(BOS_CHAR, max_chars)[tf.newaxis, tf.newaxis], [batch_size, 1, 1])
     no_token = tf.zeros([batch_size, 1, max_chars], tf.int32)
     framed = tf.concat([bos, words, no_token], axis=1)
     is_eos = tf.range(n_tokens + 2)[tf.newaxis, :] == sequence_len[:, tf.newaxis] + 1
-    return tf.where(is_eos[..., tf.newaxis], _marker_token(EOS_CHAR, max_chars), framed)
+    return tf.where(is_eos[..., tf.newaxis], marker_char_ids(EOS_CHAR, max_chars), framed)

@@ -5,8 +5,9 @@ The published ELMo models ship as two files: ``options.json`` (the architecture)
 :class:`BiLMConfig` so that the model and the weight loader never index raw dictionaries, and
 an options file with a typo fails here, naming the key, instead of deep inside TensorFlow.
 
-The options of the three published English models are shipped as package data in
-``options/``; :data:`PUBLISHED_OPTIONS` maps each model's name to its file.
+The options of the three published English models, and the presets of the biLMs this project
+pretrains on IMDB (``imdb_tiny`` for tests, ``imdb_small`` the default, docs/pretraining.md),
+are shipped as package data in ``options/``; :data:`SHIPPED_OPTIONS` maps each name to its file.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 
 _OPTIONS_DIR = Path(__file__).resolve().parent / "options"
 
-#: Name of a published model -> path of its shipped ``options.json``.
-PUBLISHED_OPTIONS: dict[str, Path] = {
+#: Name of a published model or pretraining preset -> path of its shipped ``options.json``.
+SHIPPED_OPTIONS: dict[str, Path] = {
     path.stem: path for path in sorted(_OPTIONS_DIR.glob("*.json"))
 }
 
@@ -93,7 +94,7 @@ class BiLMConfig:
 
 
 def load_options(path_or_name: str | Path) -> dict:
-    """Read an ``options.json``, given its path or the name of a published model."""
-    path = PUBLISHED_OPTIONS.get(str(path_or_name), Path(path_or_name))
+    """Read an ``options.json``, given its path or the name of a shipped one (:data:`SHIPPED_OPTIONS`)."""
+    path = SHIPPED_OPTIONS.get(str(path_or_name), Path(path_or_name))
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -40,6 +40,7 @@ FORGET_BIAS = 1.0  # TF1 LSTMCell's default, used when the published models were
 TOKENS_PER_CNN_SLICE = 1024
 
 _ACTIVATION = {"relu": tf.nn.relu, "tanh": tf.nn.tanh}
+HIGHWAY_WEIGHTS = ("W_carry", "b_carry", "W_transform", "b_transform")
 
 
 class LSTMCellWeights(NamedTuple):
@@ -51,18 +52,23 @@ class LSTMCellWeights(NamedTuple):
     projection: tf.Variable  # [lstm_dim, projection_dim]: W_P_0
 
 
-def _lstm_cell_weights(config: BiLMConfig, weights: dict[str, np.ndarray], direction: int, layer: int):
+def _forget_bias(config: BiLMConfig) -> np.ndarray:
+    """FORGET_BIAS on the forget gate's columns of B (gate order i, j, f, o), 0 elsewhere."""
+    shift = np.zeros(4 * config.lstm_dim, np.float32)
+    shift[2 * config.lstm_dim : 3 * config.lstm_dim] = FORGET_BIAS
+    return shift
+
+
+def _lstm_cell_weights(config: BiLMConfig, weights: dict[str, np.ndarray], direction: int, layer: int, trainable: bool):
     prefix = lstm_prefix(direction, layer)
-    kernel, bias = weights[f"{prefix}/W_0"], weights[f"{prefix}/B"].copy()
-    gate = config.lstm_dim
-    bias[2 * gate : 3 * gate] += FORGET_BIAS  # gate order i, j, f, o
+    kernel = weights[f"{prefix}/W_0"]
     input_dim = kernel.shape[0] - config.projection_dim
     name = f"lstm{layer}_{('forward', 'backward')[direction]}"
     return LSTMCellWeights(
-        kernel_x=tf.Variable(kernel[:input_dim], trainable=False, name=f"{name}_kernel_x"),
-        kernel_h=tf.Variable(kernel[input_dim:], trainable=False, name=f"{name}_kernel_h"),
-        bias=tf.Variable(bias, trainable=False, name=f"{name}_bias"),
-        projection=tf.Variable(weights[f"{prefix}/W_P_0"], trainable=False, name=f"{name}_projection"),
+        kernel_x=tf.Variable(kernel[:input_dim], trainable=trainable, name=f"{name}_kernel_x"),
+        kernel_h=tf.Variable(kernel[input_dim:], trainable=trainable, name=f"{name}_kernel_h"),
+        bias=tf.Variable(weights[f"{prefix}/B"] + _forget_bias(config), trainable=trainable, name=f"{name}_bias"),
+        projection=tf.Variable(weights[f"{prefix}/W_P_0"], trainable=trainable, name=f"{name}_projection"),
     )
 
 
@@ -94,6 +100,7 @@ class BiLM(tf.Module):
         weights: dict[str, np.ndarray],
         time_chunk: int = 16,
         jit_compile: bool = False,
+        trainable: bool = False,
         name: str = "bilm",
     ):
         """Build from a parsed ``options.json`` and the datasets of a ``weights.hdf5``.
@@ -102,6 +109,8 @@ class BiLM(tf.Module):
           time_chunk: LSTM steps whose input matmul is done at once (more: larger matmuls,
             more memory for their [time_chunk, B, 4 * lstm_dim] result).
           jit_compile: compile the numeric part with XLA (recompiles for every new batch shape).
+          trainable: make the weights trainable variables (pretraining, elmo_imdb.pretraining);
+            the layer mix (``mix_weights``, ``gamma``) is trainable either way, as in the hub module.
         """
         super().__init__(name=name)
         config = BiLMConfig.from_options(options)
@@ -113,27 +122,27 @@ class BiLM(tf.Module):
             padded_embed = np.concatenate(
                 [np.zeros((1, config.char_embed_dim), np.float32), weights["char_embed"]]
             )  # id 0 (no character) gets a zero row, as in bilm-tf
-            self._char_embed = tf.Variable(padded_embed, trainable=False, name="char_embed")
+            self._char_embed = tf.Variable(padded_embed, trainable=trainable, name="char_embed")
             self._convolutions = [
                 (
-                    tf.Variable(weights[f"CNN/W_cnn_{i}"][0], trainable=False, name=f"W_cnn_{i}"),
-                    tf.Variable(weights[f"CNN/b_cnn_{i}"], trainable=False, name=f"b_cnn_{i}"),
+                    tf.Variable(weights[f"CNN/W_cnn_{i}"][0], trainable=trainable, name=f"W_cnn_{i}"),
+                    tf.Variable(weights[f"CNN/b_cnn_{i}"], trainable=trainable, name=f"b_cnn_{i}"),
                 )
                 for i in range(len(config.filters))
             ]
             self._highways = [
                 tuple(
-                    tf.Variable(weights[f"CNN_high_{i}/{n}"], trainable=False, name=f"high{i}_{n}")
-                    for n in ("W_carry", "b_carry", "W_transform", "b_transform")
+                    tf.Variable(weights[f"CNN_high_{i}/{n}"], trainable=trainable, name=f"high{i}_{n}")
+                    for n in HIGHWAY_WEIGHTS
                 )
                 for i in range(config.n_highway)
             ]
             self._projection = (
-                tf.Variable(weights["CNN_proj/W_proj"], trainable=False, name="W_proj"),
-                tf.Variable(weights["CNN_proj/b_proj"], trainable=False, name="b_proj"),
+                tf.Variable(weights["CNN_proj/W_proj"], trainable=trainable, name="W_proj"),
+                tf.Variable(weights["CNN_proj/b_proj"], trainable=trainable, name="b_proj"),
             )
             self._lstm = [
-                [_lstm_cell_weights(config, weights, direction, layer) for direction in (0, 1)]
+                [_lstm_cell_weights(config, weights, direction, layer, trainable) for direction in (0, 1)]
                 for layer in range(config.n_layers)
             ]
             self.mix_weights = tf.Variable(tf.zeros([config.n_layers + 1]), name="mix_weights")
@@ -143,12 +152,35 @@ class BiLM(tf.Module):
         tokens_spec = [tf.TensorSpec([None, None], tf.string), tf.TensorSpec([None], tf.int32)]
         self._call_fn = tf.function(self._call_stateless, input_signature=tokens_spec)
         self.run = tf.function(self._run, input_signature=tokens_spec + [self.state_spec()])
+        embedding_spec = tf.TensorSpec([None, None, config.projection_dim], tf.float32)
+        self.from_embeddings = tf.function(self._from_embeddings, input_signature=[embedding_spec, tokens_spec[1]])
+        self.embed_words = tf.function(
+            lambda char_ids: self.embed_tokens(char_ids),
+            input_signature=[tf.TensorSpec([None, config.max_characters_per_token], tf.int32)],
+        )
 
     # ----------------------------------------------------------------------------- public API
 
     def __call__(self, tokens, sequence_len) -> dict[str, tf.Tensor]:
         """Stateless outputs (see the class docstring) for a padded batch of tokens."""
         return self._call_fn(tokens, sequence_len)
+
+    def published_weights(self) -> dict[str, np.ndarray]:
+        """The current weights as the datasets of a published ``weights.hdf5`` (the inverse of
+        the constructor: no padding row in ``char_embed``, the forget bias taken out of ``B``)."""
+        weights = {"char_embed": self._char_embed.numpy()[1:]}
+        for i, (kernel, bias) in enumerate(self._convolutions):
+            weights[f"CNN/W_cnn_{i}"], weights[f"CNN/b_cnn_{i}"] = kernel.numpy()[np.newaxis], bias.numpy()
+        for i, variables in enumerate(self._highways):
+            weights.update({f"CNN_high_{i}/{n}": v.numpy() for n, v in zip(HIGHWAY_WEIGHTS, variables)})
+        weights["CNN_proj/W_proj"], weights["CNN_proj/b_proj"] = (v.numpy() for v in self._projection)
+        for layer, cells in enumerate(self._lstm):
+            for direction, cell in enumerate(cells):
+                prefix = lstm_prefix(direction, layer)
+                weights[f"{prefix}/W_0"] = np.concatenate([cell.kernel_x.numpy(), cell.kernel_h.numpy()])
+                weights[f"{prefix}/B"] = cell.bias.numpy() - _forget_bias(self.config)
+                weights[f"{prefix}/W_P_0"] = cell.projection.numpy()
+        return weights
 
     def state_spec(self) -> tuple:
         """Structure of the LSTM states: per layer (cell [2, B, lstm_dim], output [2, B, proj])."""
@@ -162,6 +194,14 @@ class BiLM(tf.Module):
             (tf.zeros([2, batch_size, self.config.lstm_dim]), tf.zeros([2, batch_size, self.config.projection_dim]))
             for _ in range(self.config.n_layers)
         )
+
+    def _from_embeddings(self, embedding, sequence_len):
+        """Stateless outputs (as ``__call__``) from the token embeddings of a batch,
+        [B, T + 2, projection_dim] with ``<S>``, the tokens, ``</S>`` at ``sequence_len + 1``:
+        what :class:`~elmo_imdb.bilm.token_cache.TokenEmbeddingCache` hands over, the char CNN
+        having run once per distinct token."""
+        layers, _ = self.contextualize(embedding, sequence_len + 2, self.zero_state(tf.shape(embedding)[0]))
+        return self._hub_outputs(embedding, layers, sequence_len)
 
     def _call_stateless(self, tokens, sequence_len):
         outputs, _ = self._run(tokens, sequence_len, self.zero_state(tf.shape(tokens)[0]))
@@ -180,11 +220,15 @@ class BiLM(tf.Module):
     # ------------------------------------------------------------------------------ internals
 
     def _encode_char_ids(self, char_ids, lengths, initial_state):
-        """[B, S, max_chars] ids (markers included, S = T + 2) -> embedding, LSTM layers, states.
-
-        Every LSTM layer output is [B, S, 2 * projection_dim] in sentence order.
-        """
+        """[B, S, max_chars] ids (markers included, S = T + 2) -> embedding, LSTM layers, states."""
         embedding = self._token_embedding(char_ids)
+        return (embedding, *self.contextualize(embedding, lengths, initial_state))
+
+    def contextualize(self, embedding, lengths, initial_state):
+        """The LSTM stacks over token embeddings [B, S, projection_dim] (markers included, rows
+        of ``lengths`` [B] positions): every layer's output [B, S, 2 * projection_dim] in
+        sentence order (forward, then backward output of each position), and the final states.
+        """
         reverse = lambda x: tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)  # noqa: E731
         # The backward LSTM reads every sentence reversed within its own length.
         inputs = [embedding, reverse(embedding)]
@@ -202,7 +246,7 @@ class BiLM(tf.Module):
             layers.append(tf.concat([outputs[0], reverse(outputs[1])], axis=-1))
             final_state.append((tf.stack([run[1] for run in runs]), tf.stack([run[2] for run in runs])))
             inputs = outputs
-        return embedding, layers, tuple(final_state)
+        return layers, tuple(final_state)
 
     def _token_embedding(self, char_ids):
         """Char-CNN token encoder: [B, S, max_chars] ids -> [B, S, projection_dim].
@@ -212,19 +256,23 @@ class BiLM(tf.Module):
         32 x 82 batch of the original model), so this bounds memory for any batch size.
         """
         shape = tf.shape(char_ids)
+        flat = tf.reshape(char_ids, [-1, char_ids.shape[-1]])
+        return tf.reshape(self.embed_tokens(flat), [shape[0], shape[1], self.config.projection_dim])
+
+    def embed_tokens(self, char_ids):
+        """[N, max_chars] char ids -> [N, projection_dim] token embeddings, in slices of
+        :data:`TOKENS_PER_CNN_SLICE` tokens."""
         max_chars = char_ids.shape[-1]
-        flat = tf.reshape(char_ids, [-1, max_chars])
-        n_tokens = tf.shape(flat)[0]
+        n_tokens = tf.shape(char_ids)[0]
         n_slices = (n_tokens + TOKENS_PER_CNN_SLICE - 1) // TOKENS_PER_CNN_SLICE
-        flat = tf.pad(flat, [[0, n_slices * TOKENS_PER_CNN_SLICE - n_tokens], [0, 0]])
+        flat = tf.pad(char_ids, [[0, n_slices * TOKENS_PER_CNN_SLICE - n_tokens], [0, 0]])
         embedded = tf.map_fn(
             self._encode_tokens,
             tf.reshape(flat, [n_slices, TOKENS_PER_CNN_SLICE, max_chars]),
             fn_output_signature=tf.float32,
             parallel_iterations=1,
         )
-        embedded = tf.reshape(embedded, [-1, self.config.projection_dim])[:n_tokens]
-        return tf.reshape(embedded, [shape[0], shape[1], self.config.projection_dim])
+        return tf.reshape(embedded, [-1, self.config.projection_dim])[:n_tokens]
 
     def _encode_tokens(self, char_ids):
         """[N, max_chars] char ids -> [N, projection_dim]: convolutions, highways, projection."""

@@ -83,29 +83,48 @@ def read_weights(path: str | Path, config: BiLMConfig) -> dict[str, np.ndarray]:
 
 
 def random_weights(config: BiLMConfig, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random weights of the right shapes and of a sensible scale (outputs neither 0 nor saturated).
+    """Random weights in the layout of ``config``: where pretraining starts from
+    (:mod:`elmo_imdb.pretraining`), and stand-ins of the right shapes for tests and benchmarks.
 
-    Matrices are N(0, 1/fan_in), the character embedding U(-1, 1) as bilm-tf initialised it,
-    biases small; the values carry no meaning.
+    The initialisers are bilm-tf's (``bilm/training.py``): character embedding U(-1, 1);
+    convolutions U(-0.05, 0.05) before a relu, N(0, 1/(width * char_embed_dim)) before a tanh;
+    highway and projection matrices N(0, 1/n_filters), the highway carry bias -2 (so that a new
+    highway layer mostly carries its input through); LSTM matrices Glorot-uniform (TF1
+    ``LSTMCell``'s default); all other biases 0.
     """
     rng = np.random.default_rng(seed)
     weights = {}
     for name, shape in expected_shapes(config).items():
         if name == "char_embed":
             value = rng.uniform(-1.0, 1.0, shape)
-        elif len(shape) == 1:
-            value = rng.normal(0.0, 0.1, shape)
+        elif name.startswith("CNN/W_cnn"):
+            _, width, char_dim, _ = shape
+            if config.activation == "relu":
+                value = rng.uniform(-0.05, 0.05, shape)
+            else:
+                value = rng.normal(0.0, np.sqrt(1.0 / (width * char_dim)), shape)
+        elif name.startswith(("CNN_high", "CNN_proj")) and len(shape) == 2:
+            value = rng.normal(0.0, np.sqrt(1.0 / config.n_filters), shape)
+        elif name.endswith("b_carry"):
+            value = np.full(shape, -2.0)
+        elif len(shape) == 2:  # the LSTMs' W_0 and W_P_0
+            limit = np.sqrt(6.0 / sum(shape))
+            value = rng.uniform(-limit, limit, shape)
         else:
-            fan_in = int(np.prod(shape[:-1]))
-            value = rng.normal(0.0, 1.0 / np.sqrt(fan_in), shape)
+            value = np.zeros(shape)
         weights[name] = value.astype(np.float32)
     return weights
 
 
-def write_random_weights(options: dict, path: str | Path, seed: int = 0) -> Path:
-    """Write a ``weights.hdf5`` of random values in the published layout for ``options``."""
+def write_weights(weights: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Write ``weights`` (dataset name -> array) as a ``weights.hdf5`` in the published layout."""
     path = Path(path)
     with h5py.File(path, "w") as f:
-        for name, value in random_weights(BiLMConfig.from_options(options), seed).items():
-            f.create_dataset(name, data=value)
+        for name, value in weights.items():
+            f.create_dataset(name, data=value, track_times=False)
     return path
+
+
+def write_random_weights(options: dict, path: str | Path, seed: int = 0) -> Path:
+    """Write a ``weights.hdf5`` of :func:`random_weights` for ``options``."""
+    return write_weights(random_weights(BiLMConfig.from_options(options), seed), path)

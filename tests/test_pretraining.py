@@ -1,0 +1,193 @@
+"""Pretraining the biLM: the corpus and its windows, the loss, the export, resuming, bad input."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from elmo_imdb.bilm import SHIPPED_OPTIONS, BiLMConfig, load_bilm, load_options, write_random_weights
+from elmo_imdb.lm_corpus import BOS, EOS, PAD, TARGET_UNK, CorpusError, batch_rows, build_corpus
+from elmo_imdb.pretraining import Pretraining, PretrainingError
+
+TINY = load_options("imdb_tiny")
+WORDS = "the a film movie plot acting was is very not good bad great awful loved hated it I".split()
+
+
+def unlabelled_texts(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    return {f"train/unsup/{i}_0.txt": " ".join(rng.choice(WORDS, rng.integers(3, 40))) + " ." for i in range(n)}
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    texts = {**unlabelled_texts(), "train/pos/1_9.txt": "I loved it , a great film !", "train/neg/2_1.txt": "Awful ."}
+    return build_corpus(texts, ["train/pos/1_9.txt", "train/neg/2_1.txt"], window=8, vocab_size=10, heldout_reviews=6, seed=0)
+
+
+def trainer(corpus, tmp_path, **kwargs):
+    settings = {"options": TINY, "init": None, "batch_size": 8, "n_samples": 6, "seed": 0, "scratch": tmp_path / "scratch"}
+    return Pretraining(corpus, **{**settings, **kwargs})
+
+
+def weights_of(training):
+    return {name: value.copy() for name, value in training.model.bilm.published_weights().items()} | {
+        "softmax_w": training.model.softmax_w.numpy(), "softmax_b": training.model.softmax_b.numpy()
+    }
+
+
+# ------------------------------------------------------------------------------------ the corpus
+
+
+def test_reviews_are_cut_into_windows_from_their_end(corpus):
+    texts = {**unlabelled_texts(8), "train/pos/1_9.txt": " ".join(f"w{i}" for i in range(20))}
+    small = build_corpus(texts, ["train/pos/1_9.txt"], window=8, vocab_size=5, heldout_reviews=1, seed=0)
+    review = [i for i, n in enumerate(small.train.lengths) if small.types[small.train.types[i, 1]].startswith("w")]
+    spelled = sorted(
+        ([small.types[t] for t in small.train.types[i, 1 : small.train.lengths[i] + 1]] for i in review), key=lambda s: (len(s), int(s[0][1:]))
+    )
+    assert spelled == [["w0", "w1", "w2", "w3"], [f"w{i}" for i in range(4, 12)], [f"w{i}" for i in range(12, 20)]]
+    for i in review:  # <S>, the tokens, </S>, then padding
+        n = small.train.lengths[i]
+        row = small.train.types[i]
+        assert row[0] == BOS and row[n + 1] == EOS and (row[n + 2 :] == PAD).all() and row.shape == (10,)
+
+
+def test_the_softmax_vocabulary_is_the_most_frequent_training_tokens_and_the_rest_is_unk(corpus):
+    assert corpus.vocab[:3] == ["<S>", "</S>", "<UNK>"] and len(corpus.vocab) == 13
+    training_tokens = [corpus.types[t] for row, n in zip(corpus.train.types, corpus.train.lengths) for t in row[1 : n + 1]]
+    counts = {token: training_tokens.count(token) for token in set(training_tokens)}
+    words = corpus.vocab[3:]
+    assert [counts[w] for w in words] == sorted((counts[w] for w in words), reverse=True)
+    assert min(counts[w] for w in words) >= max(c for t, c in counts.items() if t not in words)
+    targets = corpus.target_of_type
+    for type_id, spelling in enumerate(corpus.types[3:], start=3):
+        expected = corpus.vocab.index(spelling) if spelling in words else TARGET_UNK
+        assert targets[type_id] == expected, spelling
+    assert list(targets[[BOS, EOS]]) == [0, 1]
+    assert "Awful" in corpus.types and corpus.target_of_type[corpus.types.index("Awful")] == TARGET_UNK  # inputs keep it
+
+
+def test_held_out_reviews_are_unlabelled_and_never_trained_on():
+    texts = {f"train/unsup/{i}_0.txt": f"u{i} was good" for i in range(10)} | {"train/pos/1_9.txt": "p1 was good"}
+    small = build_corpus(texts, ["train/pos/1_9.txt"], window=8, vocab_size=3, heldout_reviews=3, seed=0)
+
+    def reviews(windows):  # the first token of each window names its review
+        return {small.types[row[1]] for row in windows.types}
+
+    assert len(reviews(small.heldout)) == 3 and reviews(small.heldout) <= {f"u{i}" for i in range(10)}
+    assert reviews(small.train) == {f"u{i}" for i in range(10)} - reviews(small.heldout) | {"p1"}
+    again = build_corpus(texts, ["train/pos/1_9.txt"], window=8, vocab_size=3, heldout_reviews=3, seed=0)
+    assert reviews(again.heldout) == reviews(small.heldout) and again.fingerprint == small.fingerprint  # fixed by the seed
+
+
+def test_batches_are_a_function_of_the_step(corpus):
+    n = len(corpus.train)
+    first_epoch = np.concatenate([batch_rows(step, 8, n, seed=0) for step in range(n // 8)])
+    assert len(set(first_epoch)) == len(first_epoch)  # a permutation: no window twice in an epoch
+    np.testing.assert_array_equal(batch_rows(3, 8, n, 0), batch_rows(3, 8, n, 0))
+    assert not np.array_equal(batch_rows(3, 8, n, 0), batch_rows(3, 8, n, 1))
+
+
+@pytest.mark.parametrize(
+    "texts, kwargs, message",
+    [
+        ({"train/pos/1_9.txt": "Good ."}, {}, "the archive holds no unlabelled reviews"),
+        (unlabelled_texts(5), {"heldout_reviews": 5}, "pretrain.heldout_reviews=5 must be at least 1 and leave"),
+        (unlabelled_texts(5), {"vocab_size": 1000}, "pretrain.vocab_size=1000 exceeds the"),
+    ],
+)
+def test_a_corpus_that_cannot_work_is_refused_naming_the_key(texts, kwargs, message):
+    settings = {"window": 8, "vocab_size": 5, "heldout_reviews": 1, "seed": 0, **kwargs}
+    with pytest.raises(CorpusError, match=re.escape(message)):
+        build_corpus(texts, [name for name in texts if "unsup" not in name], **settings)
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+def test_training_lowers_the_loss_and_held_out_perplexity(corpus, tmp_path):
+    training = trainer(corpus, tmp_path)
+    before = training.heldout_perplexity()
+    training.run(tokens=3000, eval_every=1000)
+    after = training.heldout_perplexity()
+    assert after[0] < 0.7 * before[0] and after[1] < 0.7 * before[1]
+    curve = training.history
+    assert [p["tokens"] // 1000 for p in curve] == [1, 2, 3] and curve[-1]["tokens"] >= 3000
+    assert curve[-1]["heldout_perplexity_forward"] == pytest.approx(after[0], rel=1e-3)
+
+
+def test_the_exported_files_load_and_give_the_training_models_outputs(corpus, tmp_path):
+    training = trainer(corpus, tmp_path)
+    training.run(tokens=1000, eval_every=1000)
+    folder = training.export(tmp_path / "bilm")
+    assert json.loads((folder / "options.json").read_text()) == TINY
+    assert (folder / "vocab.txt").read_text().splitlines() == corpus.vocab
+    loaded = load_bilm(folder / "options.json", folder / "weights.hdf5")
+    tokens = tf.constant([["I", "loved", "it", "!"], ["Awful", ".", "", ""]])
+    lengths = tf.constant([4, 2])
+    for name, value in loaded(tokens, lengths).items():
+        np.testing.assert_allclose(value, training.model.bilm(tokens, lengths)[name], atol=1e-5, err_msg=name)
+    assert not np.allclose(loaded.published_weights()["CNN_proj/W_proj"], trainer(corpus, tmp_path / "new").model.bilm.published_weights()["CNN_proj/W_proj"])
+
+
+def test_the_training_model_feeds_the_softmax_the_biLM_outputs(corpus, tmp_path):
+    """The states the losses read are the biLM's own outputs: position t forwards predicts t + 1."""
+    training = trainer(corpus, tmp_path)
+    types, lengths = corpus.train.types[:2, :10], corpus.train.lengths[:2]
+    (forward, forward_targets), (backward, _) = training.model.top_states(tf.constant(types), tf.constant(lengths))
+    spelled = [[corpus.types[t] for t in row[1 : n + 1]] for row, n in zip(types, lengths)]
+    width = max(len(s) for s in spelled)
+    top = training.model.bilm(tf.constant([s + [""] * (width - len(s)) for s in spelled]), lengths)["lstm_outputs2"]
+    projection = TINY["lstm"]["projection_dim"]
+    n0 = int(lengths[0])
+    np.testing.assert_allclose(forward[1 : n0 + 1], top[0, :n0, :projection], atol=1e-6)  # after tokens 1..n
+    np.testing.assert_allclose(backward[:n0], top[0, :n0, projection:], atol=1e-6)  # at tokens 1..n
+    np.testing.assert_array_equal(forward_targets[: n0 + 1], corpus.target_of_type[types[0, 1 : n0 + 2]])
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(corpus, tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    straight = trainer(corpus, tmp_path / "straight")
+    straight.run(tokens=2000, eval_every=1000)
+
+    first = trainer(corpus, tmp_path / "resumed")
+    first.run(tokens=900, eval_every=1000)  # stops between checkpoints of the straight run
+    first.save()
+    second = trainer(corpus, tmp_path / "resumed")
+    assert second.resume().startswith(f"resuming at step {int(first.step)}")
+    second.run(tokens=2000, eval_every=1000)
+    assert int(second.step) == int(straight.step)
+    for name, value in weights_of(straight).items():
+        np.testing.assert_array_equal(weights_of(second)[name], value, err_msg=name)  # bit for bit
+    # the curve: the end of the shorter budget, then the same points as the uninterrupted run
+    assert [p["tokens"] for p in second.history] == [int(first.tokens_seen)] + [p["tokens"] for p in straight.history]
+    assert second.history[1:] == [{**p, "elapsed_s": q["elapsed_s"], "tokens_per_s": q["tokens_per_s"]} for p, q in zip(straight.history, second.history[1:])]
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed_and_says_why(corpus, tmp_path):
+    training = trainer(corpus, tmp_path)
+    training.run(tokens=500, eval_every=1000)
+    training.save()
+    assert trainer(corpus, tmp_path, batch_size=4).resume() == "starting over: the checkpoint was made with another batch_size"
+    other = build_corpus(unlabelled_texts(seed=1), [], window=8, vocab_size=10, heldout_reviews=6, seed=0)
+    assert "another corpus" in trainer(other, tmp_path).resume()
+    assert trainer(corpus, tmp_path).resume().startswith("resuming at step")
+
+
+def test_init_continues_from_published_weights_and_refuses_ones_that_do_not_fit(corpus, tmp_path):
+    weights = write_random_weights(TINY, tmp_path / "w.hdf5", seed=7)
+    training = trainer(corpus, tmp_path, init=str(weights))
+    start = load_bilm(SHIPPED_OPTIONS["imdb_tiny"], weights).published_weights()
+    for name, value in training.model.bilm.published_weights().items():
+        np.testing.assert_allclose(value, start[name], atol=1e-6, err_msg=name)
+    wider = json.loads(json.dumps(TINY))
+    wider["lstm"]["dim"] = 64
+    with pytest.raises(PretrainingError, match=r"pretrain.init: .*w64.hdf5 does not fit pretrain.options: .*W_0"):
+        trainer(corpus, tmp_path, init=str(write_random_weights(wider, tmp_path / "w64.hdf5")))
+    with pytest.raises(PretrainingError, match=r"pretrain.init: .*nowhere.hdf5 does not exist"):
+        trainer(corpus, tmp_path, init=str(tmp_path / "nowhere.hdf5"))
+    with pytest.raises(PretrainingError, match=r"pretrain.n_samples=13 must be smaller than the softmax vocabulary \(13\)"):
+        trainer(corpus, tmp_path, n_samples=13)
+    assert BiLMConfig.from_options(TINY).output_dim == 32
