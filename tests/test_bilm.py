@@ -171,12 +171,17 @@ def test_traced_once_for_any_batch_shape(small_bilm):
     assert small_bilm._call_fn.experimental_get_tracing_count() == 1
 
 
-def test_published_options_are_shipped_and_valid():
+def test_published_options_and_pretraining_presets_are_shipped_and_valid():
     assert set(SHIPPED_OPTIONS) == {
         "elmo_2x4096_512_2048cnn_2xhighway",
         "elmo_2x2048_256_2048cnn_1xhighway",
         "elmo_2x1024_128_2048cnn_1xhighway",
+        "imdb_tiny",
+        "imdb_small",
     }
+    for preset, width in (("imdb_tiny", 32), ("imdb_small", 256)):
+        config = BiLMConfig.from_options(load_options(preset))
+        assert config.output_dim == width and config.n_layers == 2 and config.use_skip_connections
     original = BiLMConfig.from_options(load_options("elmo_2x4096_512_2048cnn_2xhighway"))
     assert (original.n_filters, original.projection_dim, original.lstm_dim) == (2048, 512, 4096)
     assert (original.n_highway, original.n_characters, original.max_characters_per_token) == (2, 262, 50)
