@@ -105,3 +105,49 @@ def test_a_weights_folder_without_its_options_says_what_is_missing(tmp_path):
     write_random_weights(TINY_HUB_OPTIONS, tmp_path / "weights.hdf5")
     with pytest.raises(ElmoLoadError, match=re.escape(f"{tmp_path / 'options.json'} does not exist")):
         load_embedder(str(tmp_path), "elmo")
+
+
+# ------------------------------------------------------- the TF1 Hub format google/elmo/3 is served in
+
+
+@pytest.fixture(scope="module")
+def tf1_module(tmp_path_factory):
+    from hub_fixtures import build_tf1_hub_module
+
+    return build_tf1_hub_module(tmp_path_factory.mktemp("tf1") / "elmo3_like")
+
+
+def test_a_tf1_hub_format_module_loads_with_elmo3s_signatures(tf1_module):
+    import tensorflow_hub as hub
+
+    module = hub.load(str(tf1_module))
+    assert module._is_hub_module_v1 and set(module.signatures) == {"tokens", "default"}
+    tokens = tf.constant([["A", "fine", "film", "."], ["Bad", "!", "", ""]])
+    outputs = module.signatures["tokens"](tokens=tokens, sequence_len=tf.constant([4, 2]))
+    assert {name: tuple(value.shape) for name, value in outputs.items()} == {
+        "elmo": (2, 4, 1024), "lstm_outputs1": (2, 4, 1024), "lstm_outputs2": (2, 4, 1024),
+        "word_emb": (2, 4, 512), "default": (2, 1024), "sequence_len": (2,),
+    }
+    sentences = module.signatures["default"](strings=tf.constant(["A fine film .", "Bad !"]))
+    np.testing.assert_allclose(sentences["elmo"], outputs["elmo"], atol=1e-6)  # split on whitespace
+
+
+@pytest.mark.parametrize("output, shape", [("elmo", (2, 4, 1024)), ("layers", (2, 4, 3, 1024))])
+def test_the_hub_path_runs_a_tf1_hub_format_module(tf1_module, output, shape):
+    tokens = np.array([["A", "fine", "film", "."], ["Bad", "!", "", ""]], dtype=object)
+    embedder = load_embedder(str(tf1_module), output)
+    assert isinstance(embedder, HubElmo) and embedder.identity == f"hub:{tf1_module}"
+    vectors = embedder(tokens, np.array([4, 2]))
+    assert vectors.shape == shape and not vectors[1, 2:].any() and np.abs(vectors[1, :2]).min() > 0
+    if output == "layers":
+        np.testing.assert_allclose(vectors.mean(axis=2), HubElmo(str(tf1_module), "elmo")(tokens, np.array([4, 2])), atol=1e-6)
+
+
+def test_a_tf1_hub_format_module_of_the_wrong_width_is_refused(tmp_path):
+    from hub_fixtures import build_tf1_hub_module
+
+    module = build_tf1_hub_module(tmp_path / "narrow", width=16)
+    with pytest.raises(ElmoLoadError, match="returns elmo vectors of width 16, not 1024"):
+        load_embedder(str(module), "elmo")
+    with pytest.raises(ElmoLoadError, match="returns layers vectors of width 16, not 1024"):
+        load_embedder(str(module), "layers")

@@ -133,3 +133,30 @@ def test_train_with_a_bad_classifier_line_fails_before_reading_data(tmp_path):
                        "--results", str(tmp_path / "r"), "--params", str(params))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "error: classifiers.cnn.filters must be >= 1, got 0"
+
+
+@pytest.mark.parametrize("output", ["elmo", "layers"])
+def test_embed_runs_a_tf1_hub_format_module_end_to_end(tmp_path, tiny_splits, output):
+    """google/elmo/3 is served in TF-Hub's TF1 format: the embed stage on a module of that format."""
+    import h5py
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    from hub_fixtures import build_tf1_hub_module
+
+    module = build_tf1_hub_module(tmp_path / "elmo3_like")
+    for name, split in tiny_splits.items():
+        split.save(tmp_path / "prepared" / f"{name}.h5")
+    result = run_stage("embed", str(module), str(tmp_path / "prepared"), str(tmp_path / "features"),
+                       "--scratch", str(tmp_path / "scratch"), "--params", str(params_file(tmp_path, embed={"output": output})))
+    assert result.returncode == 0, result.stderr
+    split = tiny_splits["test"]
+    i = int(np.argmax(split.lengths))
+    n = int(split.lengths[i])
+    outputs = hub.load(str(module)).signatures["tokens"](tokens=tf.constant([split.tokens[i]]), sequence_len=tf.constant([n]))
+    expected = outputs["elmo"][0] if output == "elmo" else np.stack(
+        [np.concatenate([outputs["word_emb"][0]] * 2, axis=-1), outputs["lstm_outputs1"][0], outputs["lstm_outputs2"][0]], axis=1)
+    with h5py.File(tmp_path / "features" / "test.h5") as f:
+        assert f.attrs["elmo"] == f"hub:{module}" and f["features"].shape[2:] == ((1024,) if output == "elmo" else (3, 1024))
+        np.testing.assert_allclose(f["features"][i, 12 - n :], expected, rtol=2e-3, atol=2e-3)  # float16 storage
+        assert not f["features"][i, : 12 - n].any()
