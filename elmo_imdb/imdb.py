@@ -10,6 +10,7 @@ downloaded from the official URL and checked against the official checksum, or t
 local copy on machines that cannot download it.
 """
 
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -79,7 +80,8 @@ def read_reviews(source: Path) -> tuple[list[Review], ReadReport]:
     so an archive and its extracted folder give identical results. Raises
     :class:`ArchiveError` when the source is missing, damaged or not the dataset.
     """
-    reviews, report = _decode_reviews(_review_files(source, _is_labelled))
+    with contextlib.closing(_review_files(source, _is_labelled)) as files:  # its progress bar ends before any error
+        reviews, report = _decode_reviews(files)
     _check_both_splits_have_both_labels(report.counts, source)
     return reviews, report
 
@@ -87,7 +89,8 @@ def read_reviews(source: Path) -> tuple[list[Review], ReadReport]:
 def read_texts(source: Path, include) -> dict[str, str]:
     """``{name: text}`` of every review whose name (``train/unsup/123_0.txt``, ...) ``include``
     accepts, decoded as :func:`read_reviews` decodes, sorted by name."""
-    texts = {name: _decode(content)[0] for name, content in _review_files(source, include)}
+    with contextlib.closing(_review_files(source, include)) as files:
+        texts = {name: _decode(content)[0] for name, content in files}
     return dict(sorted(texts.items()))
 
 

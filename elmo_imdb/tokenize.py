@@ -42,6 +42,9 @@ _C1_CONTROL_AS_WINDOWS_1252 = {
     code: bytes([code]).decode("cp1252", errors="replace").replace("\ufffd", " ")
     for code in range(0x80, 0xA0)
 }
+# C0 control characters (NUL and the others that are not whitespace), DEL, and the replacement
+# character U+FFFD (a decoder's mark for bytes it could not read) carry no text: spaces.
+_NOT_TEXT = {code: " " for code in [*range(0x00, 0x20), 0x7F, 0xFFFD]}
 
 _APOSTROPHE = "['’]"
 _CLITIC = rf"n{_APOSTROPHE}t|{_APOSTROPHE}(?:s|re|ve|ll|m|d)"
@@ -66,14 +69,15 @@ _TOKEN = re.compile(
 def clean_review(text: str) -> str:
     """Turn a review as stored in the dataset into plain text on one line.
 
-    C1 control characters become the Windows-1252 characters they stand for (U+0096 -> ``–``).
+    C1 control characters become the Windows-1252 characters they stand for (U+0096 -> ``–``);
+    other control characters (NUL, ...) and the replacement character U+FFFD become spaces.
     HTML tags (mostly the ``<br />`` line breaks) become spaces so that the words on either
     side stay apart; HTML entities such as ``&amp;`` become the characters they stand for
     (after removing tags, so an escaped ``&lt;b&gt;`` stays visible text). Unicode is put in
     NFC form so that an accented letter written as letter + combining accent becomes one word
     character. Runs of whitespace become one space and the ends are trimmed.
     """
-    text = text.translate(_C1_CONTROL_AS_WINDOWS_1252)
+    text = text.translate(_C1_CONTROL_AS_WINDOWS_1252).translate(_NOT_TEXT)
     text = _HTML_TAG.sub(" ", text)
     text = html.unescape(text)
     text = unicodedata.normalize("NFC", text)

@@ -19,6 +19,7 @@ from elmo_imdb.tokenize import clean_review, tokenize
         ("  spaces\tand\nlines\r\n  and\u00a0nbsp  ", "spaces and lines and nbsp"),
         ("cafe\u0301", "café"),  # combining accent composed into one character
         ("a\x96b\x85c\x97d\x92e\x81f", "a–b…c—d’e f"),  # Windows-1252 read as C1 controls
+        ("a\x00b\x08c\x1bd\x7fe\ufffdf", "a b c d e f"),  # C0 controls, DEL, U+FFFD: no text
         ("<br /><br />", ""),
         ("", ""),
     ],
