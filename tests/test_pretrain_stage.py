@@ -78,7 +78,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, archive, sig
         assert err.strip().splitlines()[-1].startswith("error: interrupted: checkpoint at step")
     code, out, err = finish(start(tmp_path, archive, "killed"))
     assert code == 0, err
-    assert "resuming at step" in out
+    assert "resuming at step" in out and "pretraining runs on the CPU" in out
     straight, resumed = weights(tmp_path, "straight"), weights(tmp_path, "killed")
     assert straight.keys() == resumed.keys() and len(straight) > 10
     for name, value in straight.items():
