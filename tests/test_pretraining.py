@@ -112,7 +112,7 @@ def test_training_lowers_the_loss_and_held_out_perplexity(corpus, tmp_path):
     before = training.heldout_perplexity()
     training.run(tokens=3000, eval_every=1000)
     after = training.heldout_perplexity()
-    assert after[0] < 0.7 * before[0] and after[1] < 0.7 * before[1]
+    assert after[0] < 0.8 * before[0] and after[1] < 0.8 * before[1]  # from about uniform (13 classes)
     curve = training.history
     assert [p["tokens"] // 1000 for p in curve] == [1, 2, 3] and curve[-1]["tokens"] >= 3000
     assert curve[-1]["heldout_perplexity_forward"] == pytest.approx(after[0], rel=1e-3)
