@@ -11,7 +11,9 @@ Resumable: a run whose test metrics exist is not run again, so the script can be
 and restarted (or continued in another session) at any time.
 
 Example (in a repository where `dvc repro embed_imdb encode` has run on the real archive):
-    python benchmarks/seed_runs.py --seeds 42 1 2 --out docs/results/pretrained_elmo.json
+    python benchmarks/seed_runs.py --seeds 42 1 2 --out runs.json
+(docs/results/pretrained_elmo.json holds the runs of this command for the default params under
+`runs`, and those of other params, run the same way, under `tries` and `window`.)
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from elmo_imdb.prepared import prepare_splits  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+#: The device line every heavy stage prints (elmo_imdb.cli.print_device), on a CPU or a GPU machine.
+RUNS_ON = r"^{} runs on (the CPU|/device:GPU:\d+(, /device:GPU:\d+)*)$"
 
 
 @pytest.fixture(scope="session")
