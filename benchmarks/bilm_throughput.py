@@ -42,19 +42,20 @@ def flops_per_token(config: BiLMConfig) -> dict[str, int]:
             "total": cnn + highway + projection + lstm}
 
 
-def matmul_chain(size: int, repeats: int):
-    """A tf.function multiplying a size x size matrix ``repeats`` times, and its FLOP count."""
+def matmul_chain(size: int, repeats: int, chains: int = 1):
+    """A tf.function multiplying a size x size matrix ``repeats`` times, ``chains`` times side by
+    side (independent chains TensorFlow can run concurrently), and its FLOP count."""
     a = tf.random.normal([size, size])
     b = tf.random.normal([size, size]) / size**0.5
 
     @tf.function
     def chain():
-        x = a
+        xs = [a + i for i in range(chains)]
         for _ in range(repeats):
-            x = tf.matmul(x, b)
-        return x
+            xs = [tf.matmul(x, b) for x in xs]
+        return tf.add_n(xs)
 
-    return chain, 2 * size**3 * repeats
+    return chain, 2 * size**3 * repeats * chains
 
 
 def seconds(fn) -> float:

@@ -2,15 +2,17 @@
 
 On the real corpus (the archive's unlabelled reviews and the prepared train split, as the
 pretrain stage builds it), with the options of --options and the batches the stage would
-train on, times compiled training steps in alternation with a chain of large matmuls (best
-of each kept: interference only ever slows a run down), and reports
+train on and the stage's use of the cores (one per op), times compiled training steps in
+alternation with chains of large matmuls (best of each kept: interference only ever slows a
+run down), and reports
 
 * tokens/s of the training step (tokens the loss predicts from, markers not counted);
 * the FLOPs of one training token, by component, counted as the step computes them: the
   LSTMs and the sampled softmax for every position, the char CNN, highway and projection once
   per *distinct* token type of the batch (measured), times 3 for forward + backward (the
   backward pass of a matmul is two matmuls of the same size);
-* the fraction of the same-run matmul bound: tokens/s x FLOPs/token / matmul FLOP/s.
+* the fraction of the same-run matmul bound: tokens/s x FLOPs/token / matmul FLOP/s, the
+  bound being the faster of one matmul chain and one chain per core side by side.
 
 Example (after `dvc repro prepare` on the real archive):
     PYTHONPATH=. python benchmarks/pretrain_throughput.py --out docs/benchmarks/pretrain_throughput.json
@@ -24,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 from bilm_throughput import flops_per_token, matmul_chain, seconds
 from results import publish
 
@@ -32,7 +35,7 @@ from elmo_imdb.imdb import UNLABELLED_FOLDER, read_texts
 from elmo_imdb.lm_corpus import batch_rows, build_corpus
 from elmo_imdb.params import load_params
 from elmo_imdb.prepared import PreparedSplit
-from elmo_imdb.pretraining import Pretraining
+from elmo_imdb.pretraining import Pretraining, share_cores_between_directions
 
 
 def training_flops(config: BiLMConfig, n_samples: int, distinct_fraction: float) -> dict[str, float]:
@@ -63,6 +66,8 @@ def main() -> None:
     parser.add_argument("--matmul-repeats", type=int, default=4)
     parser.add_argument("--out", type=Path, help="write the results here as JSON")
     args = parser.parse_args()
+    share_cores_between_directions()  # as the pretrain stage
+    cores = len(os.sched_getaffinity(0))
     params = load_params(args.params)
     p = params.pretrain
     options_name = args.options or p.options
@@ -80,13 +85,18 @@ def main() -> None:
             rows = batch_rows(step, batch_size, len(corpus.train), p.seed)
             lengths = corpus.train.lengths[rows]
             batches.append((corpus.train.types[rows][:, : int(lengths.max()) + 2], lengths))
-        chain, matmul_flops = matmul_chain(args.matmul_size, args.matmul_repeats)
+        # The bound: the faster of one chain of large matmuls (each op on every core by default)
+        # and one chain per core side by side (what one core per op can reach, see
+        # share_cores_between_directions).
+        chains = {n: matmul_chain(args.matmul_size, args.matmul_repeats, n) for n in (1, cores)}
         first_step = seconds(lambda: training._train_step(*batches[0]).numpy())  # includes tracing
-        seconds(lambda: chain().numpy())
-        step_s, matmul_s = [], []
+        for chain, _ in chains.values():
+            seconds(lambda: chain().numpy())
+        step_s, matmul_s = [], {n: [] for n in chains}
         for windows, lengths in batches[1:]:
             step_s.append(seconds(lambda: training._train_step(windows, lengths).numpy()))
-            matmul_s.append(seconds(lambda: chain().numpy()))
+            for n, (chain, _) in chains.items():
+                matmul_s[n].append(seconds(lambda: chain().numpy()))
 
     tokens = [int(lengths.sum()) for _, lengths in batches[1:]]
     positions = [windows.size for windows, _ in batches[1:]]
@@ -95,7 +105,8 @@ def main() -> None:
     flops = training_flops(config, p.n_samples, distinct_fraction)
     best = int(np.argmin(np.array(step_s) / np.array(tokens)))
     tokens_per_s = tokens[best] / step_s[best]
-    matmul = matmul_flops / min(matmul_s)
+    matmul_by_chains = {n: flops_n / min(matmul_s[n]) for n, (_, flops_n) in chains.items()}
+    matmul = max(matmul_by_chains.values())
     publish(
         {
             "options": options_name,
@@ -107,14 +118,16 @@ def main() -> None:
             "step_s": [round(t, 3) for t in step_s],
             "tokens_per_step": tokens,
             "distinct_types_per_position": round(distinct_fraction, 3),
-            "matmul_s": [round(t, 3) for t in matmul_s],
+            "matmul_s": {f"{n}_chains": [round(t, 3) for t in ts] for n, ts in matmul_s.items()},
+            "matmul_gflops_per_s_by_chains": {f"{n}_chains": round(f / 1e9, 1) for n, f in matmul_by_chains.items()},
             "flops_per_training_token": {k: round(v) for k, v in flops.items()},
             "tokens_per_s_best_step": round(tokens_per_s, 1),
             "tokens_per_s_all_steps": round(sum(tokens) / sum(step_s), 1),
             "model_gflops_per_s": round(tokens_per_s * flops["training_computed"] / 1e9, 1),
             "matmul_gflops_per_s": round(matmul / 1e9, 1),
             "fraction_of_matmul_bound": round(tokens_per_s * flops["training_computed"] / matmul, 3),
-            "cpu_count": os.cpu_count(),
+            "cpu_count": cores,
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         },
         args.out,
     )

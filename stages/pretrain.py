@@ -16,11 +16,12 @@ from elmo_imdb.bilm import load_options
 from elmo_imdb.imdb import UNLABELLED_FOLDER, read_texts
 from elmo_imdb.lm_corpus import build_corpus
 from elmo_imdb.prepared import PreparedSplit
-from elmo_imdb.pretraining import Pretraining, PretrainingError
+from elmo_imdb.pretraining import Pretraining, PretrainingError, share_cores_between_directions
 
 
 def main(args, params):
     p = params.pretrain
+    share_cores_between_directions()
     tf.config.experimental.enable_op_determinism()  # a resumed run then equals an uninterrupted one, bit for bit
     cli.print_device("pretraining")
     try:

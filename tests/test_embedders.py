@@ -35,7 +35,7 @@ def test_hub_and_native_paths_give_the_same_vectors(tmp_path, tiny_hub_module):
 
     options = tmp_path / "options.json"
     options.write_text(json.dumps(TINY_HUB_OPTIONS))
-    weights = write_random_weights(TINY_HUB_OPTIONS, tmp_path / "weights.hdf5", seed=0)  # the module's weights
+    write_random_weights(TINY_HUB_OPTIONS, tmp_path / "weights.hdf5", seed=0)  # the module's weights
     native = load_embedder(str(tmp_path), "elmo")  # a folder with options.json + weights.hdf5
     assert isinstance(native, BilmElmo) and isinstance(load_embedder(str(tiny_hub_module), "elmo"), HubElmo)
     np.testing.assert_allclose(native(tokens, lengths), hub_vectors, atol=1e-5)

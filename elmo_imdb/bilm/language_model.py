@@ -93,8 +93,9 @@ class LanguageModel(tf.Module):
             sampled_logits += tf.gather(self.softmax_b - self._log_expected, sampled)
             accidental = tf.equal(target[:, tf.newaxis], sampled[tf.newaxis, :])
             sampled_logits = tf.where(accidental, -1e30, sampled_logits)  # the true class is not a negative
+            # Cross-entropy with the true class as class 0 (as a log-sum-exp: twice the speed of the fused op on CPU).
             logits = tf.concat([true_logit[:, tf.newaxis], sampled_logits], axis=1)
-            losses.append(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.zeros_like(target), logits)))
+            losses.append(tf.reduce_mean(tf.reduce_logsumexp(logits, axis=1) - true_logit))
         return (losses[0] + losses[1]) / 2
 
     def full_nll(self, types, lengths):

@@ -16,22 +16,23 @@ rows, or how much padding follows it. The published biLM was *stateful* (each ba
 from the previous batch's final LSTM states); :meth:`BiLM.run` accepts and returns those states
 so that protocol can be replayed, while calling the model directly always starts from zeros.
 
-Speed: the input half of every LSTM gate matmul is computed for ``time_chunk`` steps at once
-(one large matmul instead of ``time_chunk`` skinny ones), and the two directions are independent
-loops that TensorFlow runs concurrently. Only ``time_chunk`` steps of gate pre-activations exist at a
-time, so memory grows with batch x time only through the [B, T, P] layer outputs.
+Speed: the LSTMs (:mod:`.lstm`) compute the input half of every gate matmul for ``time_chunk``
+steps at once (one large matmul instead of ``time_chunk`` skinny ones), and the two directions
+are independent loops that TensorFlow runs concurrently. Only ``time_chunk`` steps of gate
+pre-activations exist at a time, so memory grows with batch x time only through the [B, T, P]
+layer outputs; a trainable biLM's LSTMs also keep what their hand-written gradient needs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from .chars import sentence_char_ids
 from .config import BiLMConfig, load_options
+from .lstm import LSTMCellWeights, projected_lstm, trainable_projected_lstm
 from .weights import check_weights, lstm_prefix, read_weights
 
 FORGET_BIAS = 1.0  # TF1 LSTMCell's default, used when the published models were trained
@@ -41,15 +42,6 @@ TOKENS_PER_CNN_SLICE = 1024
 
 _ACTIVATION = {"relu": tf.nn.relu, "tanh": tf.nn.tanh}
 HIGHWAY_WEIGHTS = ("W_carry", "b_carry", "W_transform", "b_transform")
-
-
-class LSTMCellWeights(NamedTuple):
-    """One direction of one LSTM layer (a TF1 ``LSTMCell`` with ``num_proj``)."""
-
-    kernel_x: tf.Variable  # [input_dim, 4 * lstm_dim]: the input rows of W_0
-    kernel_h: tf.Variable  # [projection_dim, 4 * lstm_dim]: the recurrent rows of W_0
-    bias: tf.Variable  # [4 * lstm_dim]: B with the forget bias folded in
-    projection: tf.Variable  # [lstm_dim, projection_dim]: W_P_0
 
 
 def _forget_bias(config: BiLMConfig) -> np.ndarray:
@@ -70,10 +62,6 @@ def _lstm_cell_weights(config: BiLMConfig, weights: dict[str, np.ndarray], direc
         bias=tf.Variable(weights[f"{prefix}/B"] + _forget_bias(config), trainable=trainable, name=f"{name}_bias"),
         projection=tf.Variable(weights[f"{prefix}/W_P_0"], trainable=trainable, name=f"{name}_projection"),
     )
-
-
-def _clip(x: tf.Tensor, limit: float | None) -> tf.Tensor:
-    return x if limit is None else tf.clip_by_value(x, -limit, limit)
 
 
 class BiLM(tf.Module):
@@ -118,6 +106,8 @@ class BiLM(tf.Module):
         self.config = config
         self.output_dim = config.output_dim
         self.time_chunk = time_chunk
+        # Training needs the gradient of the LSTMs, inference nothing but their outputs (.lstm).
+        self._projected_lstm = trainable_projected_lstm if trainable else projected_lstm
         with self.name_scope:
             padded_embed = np.concatenate(
                 [np.zeros((1, config.char_embed_dim), np.float32), weights["char_embed"]]
@@ -233,11 +223,12 @@ class BiLM(tf.Module):
         # The backward LSTM reads every sentence reversed within its own length.
         inputs = [embedding, reverse(embedding)]
         layers, final_state = [], []
+        clips = self.config.cell_clip, self.config.proj_clip
         for k, cells in enumerate(self._lstm):
             cell_state, output_state = initial_state[k]
             # The two directions are independent loops that TensorFlow runs concurrently.
             runs = [
-                self._lstm_direction(cell, x, lengths, cell_state[d], output_state[d])
+                self._projected_lstm(cell, x, lengths, cell_state[d], output_state[d], *clips, self.time_chunk)
                 for d, (cell, x) in enumerate(zip(cells, inputs))
             ]
             outputs = [run[0] for run in runs]
@@ -260,15 +251,17 @@ class BiLM(tf.Module):
         return tf.reshape(self.embed_tokens(flat), [shape[0], shape[1], self.config.projection_dim])
 
     def embed_tokens(self, char_ids):
-        """[N, max_chars] char ids -> [N, projection_dim] token embeddings, in slices of
-        :data:`TOKENS_PER_CNN_SLICE` tokens."""
+        """[N, max_chars] char ids -> [N, projection_dim] token embeddings, in equal slices of
+        at most :data:`TOKENS_PER_CNN_SLICE` tokens (equal, so padding the last one costs
+        little: 1,100 tokens go through as two slices of 550, not 2 x 1,024)."""
         max_chars = char_ids.shape[-1]
         n_tokens = tf.shape(char_ids)[0]
-        n_slices = (n_tokens + TOKENS_PER_CNN_SLICE - 1) // TOKENS_PER_CNN_SLICE
-        flat = tf.pad(char_ids, [[0, n_slices * TOKENS_PER_CNN_SLICE - n_tokens], [0, 0]])
+        n_slices = tf.maximum((n_tokens + TOKENS_PER_CNN_SLICE - 1) // TOKENS_PER_CNN_SLICE, 1)
+        slice_size = (n_tokens + n_slices - 1) // n_slices
+        flat = tf.pad(char_ids, [[0, n_slices * slice_size - n_tokens], [0, 0]])
         embedded = tf.map_fn(
             self._encode_tokens,
-            tf.reshape(flat, [n_slices, TOKENS_PER_CNN_SLICE, max_chars]),
+            tf.reshape(flat, [n_slices, slice_size, max_chars]),
             fn_output_signature=tf.float32,
             parallel_iterations=1,
         )
@@ -280,8 +273,10 @@ class BiLM(tf.Module):
         activation = _ACTIVATION[self.config.activation]
         pooled = []
         for kernel, bias in self._convolutions:
-            convolved = tf.nn.conv1d(chars, kernel, stride=1, padding="VALID") + bias
-            pooled.append(activation(tf.reduce_max(convolved, axis=1)))
+            # The bias is added after the max: the same result (rounding is monotonic), one pass
+            # over the [N, max_chars - width + 1, filters] convolution output fewer.
+            convolved = tf.nn.conv1d(chars, kernel, stride=1, padding="VALID")
+            pooled.append(activation(tf.reduce_max(convolved, axis=1) + bias))
         x = tf.concat(pooled, axis=-1)
         for w_carry, b_carry, w_transform, b_transform in self._highways:
             carry = tf.sigmoid(tf.matmul(x, w_carry) + b_carry)
@@ -289,47 +284,6 @@ class BiLM(tf.Module):
             x = carry * transform + (1.0 - carry) * x
         w_proj, b_proj = self._projection
         return tf.matmul(x, w_proj) + b_proj
-
-    def _lstm_direction(self, cell: LSTMCellWeights, inputs, lengths, cell_state, output_state):
-        """Run one LSTM over [B, S, D] ``inputs`` from (cell [B, H], output [B, P]) states.
-
-        Steps at or after ``lengths`` [B] keep the state and output zeros, like ``dynamic_rnn``
-        with ``sequence_length``. Returns outputs [B, S, P] and the final cell and output states.
-        """
-        chunk = self.time_chunk
-        gates = cell.kernel_x.shape[1]
-        batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
-        time_major = tf.transpose(inputs, [1, 0, 2])  # [S, B, D]
-        cell_clip, proj_clip = self.config.cell_clip, self.config.proj_clip
-
-        def run_chunk(start, cell_state, output_state, outputs):
-            stop = tf.minimum(start + chunk, steps)
-            # The input half of the gates for the whole chunk: one matmul with chunk * B rows.
-            chunk_inputs = tf.reshape(time_major[start:stop], [-1, cell.kernel_x.shape[0]])
-            gates_x = tf.reshape(tf.matmul(chunk_inputs, cell.kernel_x) + cell.bias, [-1, batch, gates])
-
-            def step(t, cell_state, output_state, outputs):
-                z = gates_x[t - start] + tf.matmul(output_state, cell.kernel_h)
-                gate_i, gate_j, gate_f, gate_o = tf.split(z, 4, axis=-1)
-                new_cell = tf.sigmoid(gate_f) * cell_state + tf.sigmoid(gate_i) * tf.tanh(gate_j)
-                new_cell = _clip(new_cell, cell_clip)
-                new_output = _clip(tf.matmul(tf.sigmoid(gate_o) * tf.tanh(new_cell), cell.projection), proj_clip)
-                active = (t < lengths)[:, tf.newaxis]
-                return (
-                    t + 1,
-                    tf.where(active, new_cell, cell_state),
-                    tf.where(active, new_output, output_state),
-                    outputs.write(t, tf.where(active, new_output, 0.0)),
-                )
-
-            return tf.while_loop(lambda t, *_: t < stop, step, (start, cell_state, output_state, outputs))
-
-        _, cell_state, output_state, outputs = tf.while_loop(
-            lambda start, *_: start < steps,
-            run_chunk,
-            (tf.constant(0), cell_state, output_state, tf.TensorArray(tf.float32, size=steps)),
-        )
-        return tf.transpose(outputs.stack(), [1, 0, 2]), cell_state, output_state
 
     def _hub_outputs(self, embedding, layers, sequence_len):
         """Drop ``<S>``/``</S>``, zero the padding, and mix the layers like ``google/elmo/3``."""
