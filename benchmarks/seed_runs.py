@@ -12,8 +12,18 @@ and restarted (or continued in another session) at any time.
 
 Example (in a repository where `dvc repro embed_imdb encode` has run on the real archive):
     python benchmarks/seed_runs.py --seeds 42 1 2 --out runs.json
-(docs/results/pretrained_elmo.json holds the runs of this command for the default params under
-`runs`, and those of other params, run the same way, under `tries` and `window`.)
+
+With --out naming an existing file, the runs are merged into it (per run and seed), so runs
+made by several invocations (other seeds, other work folders, another session) end up in one
+file; --section puts them under a named part of it instead of the top level. How
+docs/results/pretrained_elmo.json was made, each line with the --params, --data, --work and
+--bilm-metrics of its biLM and runs (the README's results section says which):
+    seed_runs.py --variants base --out F
+    seed_runs.py --variants elmo_imdb --out F
+    seed_runs.py --variants elmo_imdb --out F --section tries.tokens_6M --what "..."
+    seed_runs.py --classifiers bilstm --variants elmo_imdb --out F \\
+        --section tries.tokens_6M_layers_scalar_mix --what "..."
+    seed_runs.py --classifiers bilstm --variants base --out F --section window.maxlen_90 --what "..."
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import platform
 import statistics
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -84,23 +95,34 @@ def main():
     parser.add_argument("--classifiers", nargs="+", default=["bilstm", "cnn", "pooled"])
     parser.add_argument("--variants", nargs="+", default=["base", "elmo_imdb"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 1, 2])
-    parser.add_argument("--out", type=Path, help="write the results here as JSON")
+    parser.add_argument("--out", type=Path, help="write the results here as JSON, merged into the file if it exists")
+    parser.add_argument("--section", help="dotted key of --out to put the runs under (default: the top level)")
+    parser.add_argument("--what", help="what the section's runs differ in (kept with them)")
     args = parser.parse_args()
 
-    results = {
-        "machine": {"cpu": _cpu_name(), "cores": _cores(), "python": platform.python_version()},
-        "seeds": args.seeds,
-        "runs": {},
-    }
+    everything = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
+    everything.update(machine={"cpu": _cpu_name(), "cores": _cores(), "python": platform.python_version()},
+                      date=date.today().isoformat())
+    everything.setdefault("seeds", args.seeds)
+    results = everything
+    for key in args.section.split(".") if args.section else []:
+        results = results.setdefault(key, {})
+    if args.what:
+        results["what"] = args.what
     if args.bilm_metrics.exists():
-        results["bilm"] = json.loads(args.bilm_metrics.read_text())
+        results["bilm"] = {"options": yaml.safe_load(args.params.read_text())["pretrain"]["options"],
+                           **json.loads(args.bilm_metrics.read_text())}
+    runs = results.setdefault("runs", {})
     for classifier in args.classifiers:
-        runs = {variant: [] for variant in args.variants}
         for seed in args.seeds:  # seed by seed, so that an unfinished session leaves paired variants
             for variant in args.variants:
-                runs[variant].append(one_run(args, classifier, variant, seed))
-                results["runs"][f"{classifier}-{variant}"] = {"per_seed": runs[variant], **summary(runs[variant])}
-                publish(results, args.out)
+                key = f"{classifier}-{variant}"
+                by_seed = {r["seed"]: r for r in runs.get(key, {"per_seed": []})["per_seed"]}
+                by_seed[seed] = one_run(args, classifier, variant, seed)
+                order = everything["seeds"] + sorted(set(by_seed) - set(everything["seeds"]))
+                per_seed = [by_seed[s] for s in order if s in by_seed]
+                runs[key] = {"per_seed": per_seed, **summary(per_seed)}
+                publish(everything, args.out)
 
 
 def _cpu_name() -> str:

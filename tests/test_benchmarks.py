@@ -59,3 +59,33 @@ def test_store_layouts_reads_every_layout(tmp_path):
     assert set(results["layouts"]) == {"chunk1", "chunk10", "chunk100", "chunk10-lzf", "chunk10-gzip"}
     assert all(layout["sequence_cold_mb_s"] > 0 for layout in results["layouts"].values())
     assert results["fancy_against_slices"]["slices_ms"] > 0 and "two_processes" in results["parallel_reads"]["chunk10"]
+
+
+def test_seed_runs_merges_invocations_into_one_file_and_sections(tmp_path):
+    """Runs whose metrics exist are read, not run again; a second invocation adds its seeds to
+    the same runs, a --section one puts its runs under its own key, nothing else is lost."""
+
+    def finished_run(work, name, seed, accuracy):
+        folder = work / f"{name}-seed{seed}" / "results"
+        (folder / "test").mkdir(parents=True)
+        (folder / "train.json").write_text(json.dumps({"epochs": 3, "best_epoch": 1, "mean_epoch_time_s": 10.0 + seed}))
+        (folder / "test" / "metrics.json").write_text(json.dumps({"accuracy": accuracy, "roc_auc": 0.9}))
+
+    work, out = tmp_path / "runs", tmp_path / "results.json"
+    finished_run(work, "bilstm-base", 42, 0.80)
+    finished_run(work, "bilstm-base", 1, 0.84)
+    finished_run(work, "bilstm-base", 2, 0.82)
+    common = ["--work", str(work), "--classifiers", "bilstm", "--variants", "base", "--out", str(out),
+              "--bilm-metrics", str(tmp_path / "none.json")]
+    run_benchmark("seed_runs", *common, "--seeds", "42", "1")
+    run_benchmark("seed_runs", *common, "--seeds", "2")
+    run_benchmark("seed_runs", *common, "--seeds", "1", "--section", "window.other", "--what", "a try")
+
+    results = json.loads(out.read_text())
+    top = results["runs"]["bilstm-base"]
+    assert [r["seed"] for r in top["per_seed"]] == [42, 1, 2]  # the first invocation's order, then the rest
+    assert [r["test_accuracy"] for r in top["per_seed"]] == [0.80, 0.84, 0.82]
+    assert top["mean_test_accuracy"] == 0.82 and top["stdev_test_accuracy"] == 0.02 and top["max_test_accuracy"] == 0.84
+    assert results["window"]["other"]["what"] == "a try"
+    assert [r["seed"] for r in results["window"]["other"]["runs"]["bilstm-base"]["per_seed"]] == [1]
+    assert results["seeds"] == [42, 1] and "bilm" not in results
