@@ -12,7 +12,8 @@ run down), and reports
   per *distinct* token type of the batch (measured), times 3 for forward + backward (the
   backward pass of a matmul is two matmuls of the same size);
 * the fraction of the same-run matmul bound: tokens/s x FLOPs/token / matmul FLOP/s, the
-  bound being the faster of one matmul chain and one chain per core side by side.
+  bound being the faster of one matmul chain and enough chains side by side to use every core
+  with the stage's threads per op.
 
 Example (after `dvc repro prepare` on the real archive):
     PYTHONPATH=. python benchmarks/pretrain_throughput.py --out docs/benchmarks/pretrain_throughput.json
@@ -35,7 +36,7 @@ from elmo_imdb.imdb import UNLABELLED_FOLDER, read_texts
 from elmo_imdb.lm_corpus import batch_rows, build_corpus
 from elmo_imdb.params import load_params
 from elmo_imdb.prepared import PreparedSplit
-from elmo_imdb.pretraining import Pretraining, share_cores_between_directions
+from elmo_imdb.pretraining import Pretraining, share_cores_between_directions, usable_cores
 
 
 def training_flops(config: BiLMConfig, n_samples: int, distinct_fraction: float) -> dict[str, float]:
@@ -67,7 +68,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the results here as JSON")
     args = parser.parse_args()
     share_cores_between_directions()  # as the pretrain stage
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     params = load_params(args.params)
     p = params.pretrain
     options_name = args.options or p.options
@@ -85,10 +86,10 @@ def main() -> None:
             rows = batch_rows(step, batch_size, len(corpus.train), p.seed)
             lengths = corpus.train.lengths[rows]
             batches.append((corpus.train.types[rows][:, : int(lengths.max()) + 2], lengths))
-        # The bound: the faster of one chain of large matmuls (each op on every core by default)
-        # and one chain per core side by side (what one core per op can reach, see
-        # share_cores_between_directions).
-        chains = {n: matmul_chain(args.matmul_size, args.matmul_repeats, n) for n in (1, cores)}
+        # The bound: the faster of one chain of large matmuls and as many chains side by side as
+        # ops of share_cores_between_directions' width fit in the cores (all cores busy).
+        side_by_side = max(1, cores // tf.config.threading.get_intra_op_parallelism_threads())
+        chains = {n: matmul_chain(args.matmul_size, args.matmul_repeats, n) for n in sorted({1, side_by_side})}
         first_step = seconds(lambda: training._train_step(*batches[0]).numpy())  # includes tracing
         for chain, _ in chains.values():
             seconds(lambda: chain().numpy())

@@ -15,7 +15,8 @@ Example (in a repository where `dvc repro embed_imdb encode` has run on the real
 
 With --out naming an existing file, the runs are merged into it (per run and seed), so runs
 made by several invocations (other seeds, other work folders, another session) end up in one
-file; --section puts them under a named part of it instead of the top level. How
+file (its `date` and `machine` are the last invocation's); --section puts them under a named
+part of it instead of the top level. How
 docs/results/pretrained_elmo.json was made, each line with the --params, --data, --work and
 --bilm-metrics of its biLM and runs (the README's results section says which):
     seed_runs.py --variants base --out F

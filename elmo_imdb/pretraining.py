@@ -54,6 +54,11 @@ CHECKPOINT_SECONDS = 300
 HELDOUT_BATCH = 32  # windows per held-out step: the full-softmax logits are [~80 x 32, vocab_size] floats
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one, as on Linux)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def share_cores_between_directions() -> None:
     """Split each op over half the CPU cores (at least one) and run ops concurrently.
 
@@ -64,7 +69,7 @@ def share_cores_between_directions() -> None:
     about 15 % faster (docs/pretraining.md). Call it before TensorFlow runs its first op
     (settings cannot change afterwards); a GPU's kernels are not affected.
     """
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     tf.config.threading.set_intra_op_parallelism_threads(max(1, cores // 2))
     tf.config.threading.set_inter_op_parallelism_threads(max(2, cores))
 

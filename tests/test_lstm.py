@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from elmo_imdb.bilm.lstm import LSTMCellWeights, projected_lstm, trainable_projected_lstm
 
-B, S, D, H, P = 5, 9, 6, 8, 4
+S, D, H, P = 9, 6, 8, 4
+LENGTHS = [S, 1, 4, S - 1, 6]  # time_chunk 4 does not divide S: the last chunk is short
 
 
 def reference_lstm(cell, inputs, lengths, c, h, cell_clip, proj_clip):
@@ -31,19 +32,24 @@ def reference_lstm(cell, inputs, lengths, c, h, cell_clip, proj_clip):
     return tf.stack(outputs, axis=1), c, h
 
 
-def random_case(seed):
+def random_case(seed, lengths=LENGTHS):
     rng = np.random.default_rng(seed)
+    B = len(lengths)
     tensor = lambda *shape, scale=1.0: tf.constant(rng.normal(0, scale, shape).astype(np.float32))  # noqa: E731
     cell = LSTMCellWeights(tensor(D, 4 * H, scale=0.8), tensor(P, 4 * H, scale=0.8), tensor(4 * H, scale=0.5),
                            tensor(H, P, scale=0.8))
-    lengths = tf.constant([S, 1, 4, S - 1, 6], tf.int32)
+    lengths = tf.constant(lengths, tf.int32)
     weights = [tensor(B, S, P), tensor(B, H), tensor(B, P)]  # what the loss weighs each output with
     return cell, tensor(B, S, D), lengths, tensor(B, H, scale=0.5), tensor(B, P, scale=0.5), weights
 
 
-@pytest.mark.parametrize("clips", [(0.7, 0.3), (None, None)], ids=["clipped", "unclipped"])
-def test_outputs_and_gradients_match_tensorflows_own(clips):
-    cell, inputs, lengths, c0, h0, loss_weights = random_case(seed=0)
+@pytest.mark.parametrize(
+    "clips, lengths",
+    [((0.7, 0.3), LENGTHS), ((None, None), LENGTHS), ((0.7, 0.3), [S])],
+    ids=["clipped", "unclipped", "one-full-row"],
+)
+def test_outputs_and_gradients_match_tensorflows_own(clips, lengths):
+    cell, inputs, lengths, c0, h0, loss_weights = random_case(seed=0, lengths=lengths)
 
     def loss_and_gradients(lstm):
         differentiated = [inputs, c0, h0, *cell]

@@ -273,8 +273,9 @@ class BiLM(tf.Module):
         activation = _ACTIVATION[self.config.activation]
         pooled = []
         for kernel, bias in self._convolutions:
-            # The bias is added after the max: the same result (rounding is monotonic), one pass
-            # over the [N, max_chars - width + 1, filters] convolution output fewer.
+            # The bias is added after the max: the same outputs (rounding is monotonic), one pass
+            # over the [N, max_chars - width + 1, filters] convolution output fewer. (Training's
+            # gradient may split a tie that rounding made differently: an equally valid subgradient.)
             convolved = tf.nn.conv1d(chars, kernel, stride=1, padding="VALID")
             pooled.append(activation(tf.reduce_max(convolved, axis=1) + bias))
         x = tf.concat(pooled, axis=-1)
