@@ -39,7 +39,10 @@ def setup(tmp_path_factory, tiny_hub_module):
 def start_embed(root, run, scratch="scratch"):
     cmd = [sys.executable, str(REPO / "stages/embed.py"), str(root / "module"), str(root / "prepared"), str(root / run / "features"),
            "--scratch", str(root / run / scratch), "--params", str(root / "params.yaml")]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal delivers it: to a process whose SIGINT is not ignored (a test run started
+    # in the background of a non-interactive shell would otherwise pass its ignored SIGINT on).
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finish(proc):
