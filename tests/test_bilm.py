@@ -165,6 +165,16 @@ def test_sentence_vectors_do_not_depend_on_the_batch(small_bilm):
         np.testing.assert_allclose(in_batch[name][1, :n], alone[name][0], atol=1e-5, err_msg=name)
 
 
+def test_token_embeddings_do_not_depend_on_how_the_tokens_are_sliced(small_bilm):
+    """More than TOKENS_PER_CNN_SLICE tokens go through in equal slices; every row must still be
+    its own token's embedding, as when it goes through in a small batch."""
+    ids = tf.random.stateless_uniform([2100, 50], [0, 1], 1, 262, tf.int32)
+    at_once = small_bilm.embed_words(ids).numpy()
+    in_small_batches = np.concatenate([small_bilm.embed_words(ids[i : i + 300]).numpy() for i in range(0, 2100, 300)])
+    assert at_once.shape == (2100, small_bilm.config.projection_dim)
+    np.testing.assert_allclose(at_once, in_small_batches, atol=1e-6)
+
+
 def test_traced_once_for_any_batch_shape(small_bilm):
     small_bilm(*pad_batch([["a"]]))
     small_bilm(*pad_batch([["a", "b"], ["c"], ["d"]], n_tokens=7))

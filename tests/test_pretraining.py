@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -190,3 +192,16 @@ def test_init_continues_from_published_weights_and_refuses_ones_that_do_not_fit(
         trainer(corpus, tmp_path, init=str(tmp_path / "nowhere.hdf5"))
     with pytest.raises(PretrainingError, match=r"pretrain.n_samples=13 must be smaller than the softmax vocabulary \(13\)"):
         trainer(corpus, tmp_path, n_samples=13)
+
+
+def test_share_cores_gives_each_op_half_the_cores_and_runs_two_at_once():
+    """In a fresh process (the setting must come before TensorFlow's first op), as the stage does."""
+    code = (
+        "import tensorflow as tf; from elmo_imdb.pretraining import share_cores_between_directions, usable_cores;"
+        "share_cores_between_directions(); tf.constant(1.0) + 1.0;"
+        "print(usable_cores(), tf.config.threading.get_intra_op_parallelism_threads(),"
+        " tf.config.threading.get_inter_op_parallelism_threads())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    cores, intra, inter = map(int, out[-3:])
+    assert intra == max(1, cores // 2) and inter == max(2, cores)
