@@ -70,18 +70,23 @@ def clean_review(text: str) -> str:
     """Turn a review as stored in the dataset into plain text on one line.
 
     C1 control characters become the Windows-1252 characters they stand for (U+0096 -> ``–``);
-    other control characters (NUL, ...) and the replacement character U+FFFD become spaces.
+    other control characters (NUL, ...) and the replacement character U+FFFD become spaces,
+    both in the stored text and in what its HTML entities unescape to (``&#0;`` -> U+FFFD,
+    ``&#x81;`` -> U+0081).
     HTML tags (mostly the ``<br />`` line breaks) become spaces so that the words on either
     side stay apart; HTML entities such as ``&amp;`` become the characters they stand for
     (after removing tags, so an escaped ``&lt;b&gt;`` stays visible text). Unicode is put in
     NFC form so that an accented letter written as letter + combining accent becomes one word
     character. Runs of whitespace become one space and the ends are trimmed.
     """
-    text = text.translate(_C1_CONTROL_AS_WINDOWS_1252).translate(_NOT_TEXT)
-    text = _HTML_TAG.sub(" ", text)
-    text = html.unescape(text)
+    text = _HTML_TAG.sub(" ", _as_text(text))
+    text = _as_text(html.unescape(text))  # again: an entity such as &#0; or &#x81; unescapes to a control
     text = unicodedata.normalize("NFC", text)
     return " ".join(text.split())
+
+
+def _as_text(text: str) -> str:
+    return text.translate(_C1_CONTROL_AS_WINDOWS_1252).translate(_NOT_TEXT)
 
 
 def tokenize(text: str) -> list[str]:

@@ -20,6 +20,8 @@ from elmo_imdb.tokenize import clean_review, tokenize
         ("cafe\u0301", "café"),  # combining accent composed into one character
         ("a\x96b\x85c\x97d\x92e\x81f", "a–b…c—d’e f"),  # Windows-1252 read as C1 controls
         ("a\x00b\x08c\x1bd\x7fe\ufffdf", "a b c d e f"),  # C0 controls, DEL, U+FFFD: no text
+        ("a&#0;b&#x81;c&#xfffd;d&#x96;e&#127;f", "a b c d–ef"),  # the same as entities (&#127;: none, as HTML)
+        ("&amp;#0;", "&#0;"),  # an escaped entity is text, unescaped once
         ("<br /><br />", ""),
         ("", ""),
     ],
