@@ -32,10 +32,8 @@ from bilm_throughput import flops_per_token, matmul_chain, seconds
 from results import publish
 
 from elmo_imdb.bilm import BiLMConfig, load_options
-from elmo_imdb.imdb import UNLABELLED_FOLDER, read_texts
-from elmo_imdb.lm_corpus import batch_rows, build_corpus
+from elmo_imdb.lm_corpus import batch_rows, read_corpus
 from elmo_imdb.params import load_params
-from elmo_imdb.prepared import PreparedSplit
 from elmo_imdb.pretraining import Pretraining, share_cores_between_directions, usable_cores
 
 
@@ -74,9 +72,7 @@ def main() -> None:
     options_name = args.options or p.options
     batch_size = args.batch_size or p.batch_size
 
-    names = set(PreparedSplit.load(args.prepared / "train.h5").names)
-    texts = read_texts(args.archive, lambda n: n.startswith(UNLABELLED_FOLDER + "/") or n in names)
-    corpus = build_corpus(texts, sorted(names), params.prepare.maxlen, p.vocab_size, p.heldout_reviews, p.seed)
+    corpus = read_corpus(args.archive, args.prepared / "train.h5", params.prepare.maxlen, p.vocab_size, p.heldout_reviews, p.seed)
     options = load_options(options_name)
     config = BiLMConfig.from_options(options)
     with tempfile.TemporaryDirectory() as scratch:

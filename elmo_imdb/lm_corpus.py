@@ -2,8 +2,11 @@
 
 The corpus is the archive's 50,000 unlabelled reviews (``train/unsup/``) plus the reviews of
 the prepared *train* split, whole (not only their last ``maxlen`` tokens), tokenised by the
-project's one tokeniser. The validation and test reviews never enter it. A held-out slice of
-the unlabelled reviews, chosen by the seed, measures perplexity.
+project's one tokeniser. The validation and test reviews never enter it, by name nor by
+content: IMDB holds some reviews twice, under other names, so any candidate whose cleaned text
+equals a validation or test review's is dropped (:func:`build_corpus`). A held-out slice of
+the unlabelled reviews, chosen by the seed, measures perplexity; training candidates with the
+text of a held-out review are dropped too.
 
 The embed stage runs the biLM from zero states over at most ``maxlen`` tokens framed by
 ``<S>`` and ``</S>``, so that is what a training example is: a *window* of at most ``window``
@@ -11,9 +14,10 @@ tokens. Each review is cut into windows from its end backwards, so the last wind
 ends where the review ends (as the embed stage's last ``maxlen`` tokens do) and only the first
 window of a long review is shorter.
 
-Ids (this module is the one place that knows them):
+Ids:
 
-* *token types*, the biLM's input: 0 = padding, 1 = ``<S>``, 2 = ``</S>``, then every distinct
+* *token types*, the biLM's input, in the token-table convention of
+  :mod:`elmo_imdb.bilm.chars` (0 = padding, 1 = ``<S>``, 2 = ``</S>``), then every distinct
   token of the corpus, the training part's most frequent first. The biLM reads a type through
   its characters, so every type keeps its spelling, rare or not.
 * *targets*, the softmax's classes: 0 = ``<S>``, 1 = ``</S>``, 2 = ``<UNK>``, then the
@@ -30,15 +34,17 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from elmo_imdb.bilm.chars import BOS_ID, EOS_ID, PAD_ID, frame_rows
 from elmo_imdb.errors import PipelineError
-from elmo_imdb.imdb import UNLABELLED_FOLDER
-from elmo_imdb.tokenize import tokenize
+from elmo_imdb.imdb import UNLABELLED_FOLDER, read_texts
+from elmo_imdb.prepared import PreparedSplit
+from elmo_imdb.tokenize import clean_review, tokenize
 
-PAD, BOS, EOS = 0, 1, 2  # token types of padding and the sentence markers
 MARKERS = ("<S>", "</S>")
 TARGET_BOS, TARGET_EOS, TARGET_UNK = 0, 1, 2
 SPECIAL_TARGETS = ("<S>", "</S>", "<UNK>")
@@ -71,6 +77,7 @@ class LMCorpus:
     vocab: list[str]  # target id -> spelling (<S>, </S>, <UNK>, then the vocab_size words)
     train: Windows
     heldout: Windows
+    dropped: dict[str, int]  # candidate reviews kept out for their text: {"as_validation_or_test": n, "as_heldout": m}
 
     @cached_property
     def target_of_type(self) -> np.ndarray:
@@ -78,7 +85,7 @@ class LMCorpus:
         rank = np.arange(len(self.types)) - len(MARKERS) - 1  # the words' frequency rank
         n_words = len(self.vocab) - len(SPECIAL_TARGETS)
         targets = np.where(rank < n_words, rank + len(SPECIAL_TARGETS), TARGET_UNK)
-        targets[[PAD, BOS, EOS]] = [TARGET_UNK, TARGET_BOS, TARGET_EOS]  # padding is never a target
+        targets[[PAD_ID, BOS_ID, EOS_ID]] = [TARGET_UNK, TARGET_BOS, TARGET_EOS]  # padding is never a target
         return targets.astype(np.int32)
 
     @cached_property
@@ -92,11 +99,25 @@ class LMCorpus:
         return digest.hexdigest()
 
 
+def read_corpus(archive: Path, train_split: Path, window: int, vocab_size: int, heldout_reviews: int, seed: int) -> LMCorpus:
+    """:func:`build_corpus` over every review of ``archive`` (.tar.gz or extracted folder), the
+    training part being the unlabelled reviews and those of the prepared ``train_split`` (.h5)."""
+    train_names = sorted(PreparedSplit.load(train_split).names)
+    return build_corpus(read_texts(archive, lambda name: True), train_names, window, vocab_size, heldout_reviews, seed)
+
+
 def build_corpus(
     texts: dict[str, str], train_names: list[str], window: int, vocab_size: int, heldout_reviews: int, seed: int
 ) -> LMCorpus:
-    """Tokenise ``texts`` (name -> raw review: the unlabelled reviews and those of
-    ``train_names``) and cut them into windows; hold out ``heldout_reviews`` unlabelled ones.
+    """Tokenise the unlabelled reviews and those of ``train_names`` and cut them into windows;
+    hold out ``heldout_reviews`` unlabelled ones.
+
+    ``texts`` maps a review's name to its raw text; it may also hold the other labelled reviews
+    (validation and test, every name neither unlabelled nor in ``train_names``), whose text is
+    then kept out *by content*: IMDB holds the same review under several names, so a candidate
+    whose cleaned text (:func:`~elmo_imdb.tokenize.clean_review`: markup, entities, controls,
+    Unicode form and whitespace normalised) equals a validation or test review's is dropped,
+    and so is a training candidate equal to a held-out review. ``LMCorpus.dropped`` counts both.
 
     Raises :class:`CorpusError` when there are no unlabelled reviews, when too few are left
     for training after the held-out slice, or when ``vocab_size`` exceeds the distinct tokens.
@@ -107,17 +128,27 @@ def build_corpus(
             f"the archive holds no unlabelled reviews (aclImdb/{UNLABELLED_FOLDER}/*.txt), which the biLM "
             "is pretrained on; use the full aclImdb_v1.tar.gz (fetch.local), not a copy of the labelled reviews only"
         )
-    if not 0 < heldout_reviews < len(unlabelled):
-        raise CorpusError(
-            f"pretrain.heldout_reviews={heldout_reviews} must be at least 1 and leave unlabelled reviews "
-            f"for training (the archive has {len(unlabelled)})"
-        )
     missing = sorted(set(train_names) - set(texts))
     if missing:
         raise CorpusError(f"the training review {missing[0]} is not in the archive; re-run `dvc repro prepare`")
+    cleaned = {name: clean_review(text) for name, text in tqdm(texts.items(), desc="cleaning", unit=" reviews")}
+    protected = {cleaned[name] for name in set(texts) - set(unlabelled) - set(train_names)}  # validation, test
+    everything = unlabelled + sorted(train_names)
+    candidates = [name for name in everything if cleaned[name] not in protected]
+    unlabelled = [name for name in candidates if name.startswith(UNLABELLED_FOLDER + "/")]
+    if not 0 < heldout_reviews < len(unlabelled):
+        raise CorpusError(
+            f"pretrain.heldout_reviews={heldout_reviews} must be at least 1 and leave unlabelled reviews "
+            f"for training (the archive has {len(unlabelled)} that are not a validation or test review)"
+        )
     rng = np.random.default_rng(seed)
     heldout = sorted(rng.choice(unlabelled, heldout_reviews, replace=False).tolist())
-    training = sorted(set(unlabelled) - set(heldout)) + sorted(train_names)
+    heldout_texts = {cleaned[name] for name in heldout}
+    training = [name for name in candidates if cleaned[name] not in heldout_texts]
+    dropped = {
+        "as_validation_or_test": len(everything) - len(candidates),
+        "as_heldout": len(candidates) - len(heldout) - len(training),
+    }
     tokens = {name: tokenize(texts[name]) for name in tqdm(training + heldout, desc="tokenising", unit=" reviews")}
 
     counts = Counter(token for name in training for token in tokens[name])
@@ -134,6 +165,7 @@ def build_corpus(
         vocab=[*SPECIAL_TARGETS, *by_frequency[:vocab_size]],
         train=_windows([tokens[name] for name in training], type_of, window),
         heldout=_windows([tokens[name] for name in heldout], type_of, window),
+        dropped=dropped,
     )
 
 
@@ -144,12 +176,11 @@ def _windows(reviews: list[list[str]], type_of: dict[str, int], window: int) -> 
         for review in reviews
         for end in range(len(review), 0, -window)
     ]
-    types = np.full((len(pieces), window + 2), PAD, np.int32)
-    types[:, 0] = BOS
+    ids = np.zeros((len(pieces), window), np.int32)
     for i, piece in enumerate(pieces):
-        types[i, 1 : len(piece) + 1] = [type_of[token] for token in piece]
-        types[i, len(piece) + 1] = EOS
-    return Windows(types, np.array([len(piece) for piece in pieces], np.int32))
+        ids[i, : len(piece)] = [type_of[token] for token in piece]
+    lengths = np.array([len(piece) for piece in pieces], np.int32)
+    return Windows(frame_rows(ids, lengths), lengths)
 
 
 def batch_rows(step: int, batch_size: int, n_windows: int, seed: int) -> np.ndarray:

@@ -131,8 +131,12 @@ class Pretraining:
 
     # ------------------------------------------------------------------------------ resuming
 
-    def resume(self) -> str:
-        """Restore the last checkpoint if it was made with these settings; say what happened."""
+    def resume(self, tokens: int) -> str:
+        """Restore the last checkpoint if it was made with these settings and has not trained
+        past a budget of ``tokens`` (a run stops at the first step that reaches its budget, so
+        a checkpoint whose previous step had already reached it belongs to a longer run); say
+        what happened. A finished run's checkpoint is restored too: ``run`` then trains no
+        further and writes its curve and metrics again."""
         if not self.progress.exists():
             return "no checkpoint: training starts from the beginning"
         try:
@@ -146,6 +150,12 @@ class Pretraining:
                 "corpus (other reviews, window, vocabulary or held-out slice)" if key == "corpus" else key
                 for key in differences
             )
+        step, seen = state["step"], state["tokens_seen"]
+        if step and seen - int(self.corpus.train.lengths[self._rows(step - 1)].sum()) >= tokens:
+            return (
+                f"starting over: the checkpoint has trained on {seen:,} tokens, past pretrain.tokens={tokens:,} "
+                "(a lower budget than the run it belongs to); raising the budget again continues from the new run"
+            )
         self.checkpoint.read(str(self.scratch / state["checkpoint"])).assert_consumed()
         self.history, self.seconds = state["history"], state["seconds"]
         return f"resuming at step {int(self.step)}, {int(self.tokens_seen):,} tokens seen"
@@ -155,7 +165,8 @@ class Pretraining:
         name = f"ckpt-{int(self.step)}"
         self.checkpoint.write(str(self.scratch / name))
         with atomic_output(self.progress) as tmp:
-            record = {"settings": asdict(self.settings), "checkpoint": name, "history": self.history, "seconds": self.seconds}
+            record = {"settings": asdict(self.settings), "checkpoint": name, "step": int(self.step),
+                      "tokens_seen": int(self.tokens_seen), "history": self.history, "seconds": self.seconds}
             tmp.write_text(json.dumps(record))
         for old in self.scratch.glob("ckpt-*"):
             if not old.name.startswith(name + "."):
@@ -165,31 +176,29 @@ class Pretraining:
 
     def run(self, tokens: int, eval_every: int, metrics: str | Path | None = None) -> None:
         """Train until ``tokens`` tokens have been seen, evaluating every ``eval_every`` tokens
-        and then writing the learning curve to the folder ``metrics`` (:func:`write_curve`)."""
+        and then writing the learning curve to the folder ``metrics`` (:func:`write_curve`);
+        a run resumed at its end trains no further and writes the same curve again."""
         self.scratch.mkdir(parents=True, exist_ok=True)
-        n_windows = len(self.corpus.train)
         stop = _StopOnSignal()
         last_save = time.monotonic()
         with stop, tqdm(total=tokens, initial=min(int(self.tokens_seen), tokens), unit="tok", unit_scale=True,
                         desc="pretraining", smoothing=0.05, mininterval=1 if sys.stderr.isatty() else 30) as progress:
             while int(self.tokens_seen) < tokens:
                 loop_start = time.perf_counter()
-                rows = batch_rows(int(self.step), self.batch_size, n_windows, self.settings.seed)
+                rows = self._rows(int(self.step))
                 windows = self.corpus.train.types[rows]
                 lengths = self.corpus.train.lengths[rows]
                 width = int(lengths.max()) + 2
-                start = time.perf_counter()
                 loss = float(self._train_step(windows[:, :width], lengths))
-                seconds = time.perf_counter() - start
                 self.seconds += time.perf_counter() - loop_start
                 seen = int(self.tokens_seen)
                 progress.update(min(seen, tokens) - progress.n)
                 progress.set_postfix(loss=f"{loss:.3f}", refresh=False)
                 if seen // eval_every > (seen - int(lengths.sum())) // eval_every or seen >= tokens:
                     evaluation_start = time.perf_counter()
-                    self._evaluate(loss, int(lengths.sum()) / seconds)
+                    self._evaluate(loss)
                     if metrics is not None:
-                        write_curve(self.history, metrics)
+                        write_curve(self.history, self.corpus.dropped, metrics)
                     self.seconds += time.perf_counter() - evaluation_start
                     self.save()
                     last_save = time.monotonic()
@@ -198,6 +207,12 @@ class Pretraining:
                     last_save = time.monotonic()
                 if stop.requested:
                     raise PretrainingError(f"interrupted: checkpoint at step {int(self.step)} saved; run again to resume")
+        if metrics is not None and self.history:
+            write_curve(self.history, self.corpus.dropped, metrics)
+
+    def _rows(self, step: int) -> np.ndarray:
+        """The training windows of batch ``step``."""
+        return batch_rows(step, self.batch_size, len(self.corpus.train), self.settings.seed)
 
     def _train_step_fn(self, windows, lengths):
         variables = self.model.weights
@@ -226,8 +241,10 @@ class Pretraining:
         forward, backward = np.exp(total / count)
         return float(forward), float(backward)
 
-    def _evaluate(self, loss: float, tokens_per_s: float) -> None:
+    def _evaluate(self, loss: float) -> None:
         forward, backward = self.heldout_perplexity()
+        last = self.history[-1] if self.history else {"tokens": 0, "elapsed_s": 0.0}
+        tokens_per_s = (int(self.tokens_seen) - last["tokens"]) / (self.seconds - last["elapsed_s"])
         point = {
             "tokens": int(self.tokens_seen),
             "step": int(self.step),
@@ -255,14 +272,17 @@ class Pretraining:
         return folder
 
 
-def write_curve(history: list[dict], folder: str | Path) -> None:
+def write_curve(history: list[dict], dropped: dict[str, int], folder: str | Path) -> None:
     """The learning curve the DVC way: ``metrics.json`` holds the last point (held-out
-    perplexities, tokens seen, tokens/s, time), ``curve.tsv`` every point, one row per held-out
-    evaluation (for ``dvc plots``: perplexity against tokens). Written after every evaluation,
-    so ``dvc metrics show`` and ``dvc plots show`` follow a run in progress."""
+    perplexities, tokens seen, tokens/s and seconds by the stage's clock since the previous
+    point, held-out evaluation included, total time) and how many reviews the corpus left out
+    for their text (``dropped``, :func:`~elmo_imdb.lm_corpus.build_corpus`); ``curve.tsv``
+    every point, one row per held-out evaluation (for ``dvc plots``: perplexity against
+    tokens). Written after every evaluation, so ``dvc metrics show`` and ``dvc plots show``
+    follow a run in progress."""
     folder = Path(folder)
     with atomic_output(folder / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(history[-1], indent=2) + "\n")
+        tmp.write_text(json.dumps({**history[-1], "reviews_dropped": dropped}, indent=2) + "\n")
     with atomic_output(folder / "curve.tsv") as tmp:
         rows = ["\t".join(history[0])] + ["\t".join(str(value) for value in point.values()) for point in history]
         tmp.write_text("\n".join(rows) + "\n")

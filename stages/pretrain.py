@@ -13,9 +13,7 @@ import tensorflow as tf
 
 from elmo_imdb import cli
 from elmo_imdb.bilm import load_options
-from elmo_imdb.imdb import UNLABELLED_FOLDER, read_texts
-from elmo_imdb.lm_corpus import build_corpus
-from elmo_imdb.prepared import PreparedSplit
+from elmo_imdb.lm_corpus import read_corpus
 from elmo_imdb.pretraining import Pretraining, PretrainingError, share_cores_between_directions
 
 
@@ -28,18 +26,18 @@ def main(args, params):
         options = load_options(p.options)
     except OSError as e:
         raise PretrainingError(f"pretrain.options: cannot read {p.options!r} ({e.strerror})") from None
-    train_names = set(PreparedSplit.load(args.prepared / "train.h5").names)
-    texts = read_texts(args.archive, lambda name: name.startswith(UNLABELLED_FOLDER + "/") or name in train_names)
-    corpus = build_corpus(texts, sorted(train_names), params.prepare.maxlen, p.vocab_size, p.heldout_reviews, p.seed)
+    corpus = read_corpus(args.archive, args.prepared / "train.h5", params.prepare.maxlen, p.vocab_size, p.heldout_reviews, p.seed)
     print(
         f"corpus: {len(corpus.train):,} training windows ({corpus.train.n_tokens:,} tokens), "
         f"{len(corpus.heldout):,} held-out windows ({corpus.heldout.n_tokens:,} tokens), "
-        f"{len(corpus.types):,} token types, softmax over {len(corpus.vocab):,}"
+        f"{len(corpus.types):,} token types, softmax over {len(corpus.vocab):,}; reviews left out for their text: "
+        f"{corpus.dropped['as_validation_or_test']:,} equal to a validation or test review, "
+        f"{corpus.dropped['as_heldout']:,} to a held-out one"
     )
     if p.tokens < p.batch_size * corpus.train.lengths.mean():
         raise PretrainingError(f"pretrain.tokens={p.tokens} is less than one batch of pretrain.batch_size={p.batch_size} windows")
     training = Pretraining(corpus, options, p.init, p.batch_size, p.n_samples, p.seed, args.scratch)
-    print(training.resume())
+    print(training.resume(p.tokens))
     training.run(p.tokens, p.eval_every, args.metrics)
     training.export(args.out)
     print(f"wrote {args.out}/options.json, weights.hdf5, vocab.txt")

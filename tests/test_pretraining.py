@@ -8,9 +8,13 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from imdb_fixtures import make_tiny_archive, tiny_dataset_files
 
 from elmo_imdb.bilm import SHIPPED_OPTIONS, load_bilm, load_options, write_random_weights
-from elmo_imdb.lm_corpus import BOS, EOS, PAD, TARGET_UNK, CorpusError, batch_rows, build_corpus
+from elmo_imdb.bilm.chars import BOS_ID, EOS_ID, PAD_ID
+from elmo_imdb.imdb import Review, read_reviews
+from elmo_imdb.lm_corpus import TARGET_UNK, CorpusError, batch_rows, build_corpus, read_corpus
+from elmo_imdb.prepared import prepare_splits
 from elmo_imdb.pretraining import Pretraining, PretrainingError
 
 TINY = load_options("imdb_tiny")
@@ -53,7 +57,7 @@ def test_reviews_are_cut_into_windows_from_their_end(corpus):
     for i in review:  # <S>, the tokens, </S>, then padding
         n = small.train.lengths[i]
         row = small.train.types[i]
-        assert row[0] == BOS and row[n + 1] == EOS and (row[n + 2 :] == PAD).all() and row.shape == (10,)
+        assert row[0] == BOS_ID and row[n + 1] == EOS_ID and (row[n + 2 :] == PAD_ID).all() and row.shape == (10,)
 
 
 def test_the_softmax_vocabulary_is_the_most_frequent_training_tokens_and_the_rest_is_unk(corpus):
@@ -67,7 +71,7 @@ def test_the_softmax_vocabulary_is_the_most_frequent_training_tokens_and_the_res
     for type_id, spelling in enumerate(corpus.types[3:], start=3):
         expected = corpus.vocab.index(spelling) if spelling in words else TARGET_UNK
         assert targets[type_id] == expected, spelling
-    assert list(targets[[BOS, EOS]]) == [0, 1]
+    assert list(targets[[BOS_ID, EOS_ID]]) == [0, 1]
     assert "Awful" in corpus.types and corpus.target_of_type[corpus.types.index("Awful")] == TARGET_UNK  # inputs keep it
 
 
@@ -82,6 +86,48 @@ def test_held_out_reviews_are_unlabelled_and_never_trained_on():
     assert reviews(small.train) == {f"u{i}" for i in range(10)} - reviews(small.heldout) | {"p1"}
     again = build_corpus(texts, ["train/pos/1_9.txt"], window=8, vocab_size=3, heldout_reviews=3, seed=0)
     assert reviews(again.heldout) == reviews(small.heldout) and again.fingerprint == small.fingerprint  # fixed by the seed
+
+
+def test_validation_and_test_text_never_reaches_the_corpus_under_another_file_name(tmp_path):
+    unique = "Zyzzyva quokka marmoset axolotl"  # words no other review of the tiny archive holds
+    files = tiny_dataset_files(n_per_class=10)
+    labelled = [name for name in files if name.startswith("train/pos/")]
+    reviews = [Review("train", 1 if "/pos/" in n else 0, n, files[n].decode()) for n in files if n.startswith(("train/pos/", "train/neg/"))]
+    val_name = prepare_splits(reviews + [Review("test", 1, "test/pos/0_9.txt", "x")], maxlen=16, val_size=4, seed=0)["val"].names[0]
+    copies = {
+        "test/pos/500_9.txt": f"{unique} , a test review .".encode(),
+        # the same texts under other names: as stored, and with other markup, entities and spacing
+        "train/unsup/9001_0.txt": f"{unique} , a test review .".encode(),
+        "train/unsup/9002_0.txt": f"  {unique.replace(' ', '<br /><br />')} ,\ta test&#32;review .".encode(),
+        "train/pos/9003_9.txt": f"{unique} , a test review .".encode(),  # lands in train or val: never in the corpus
+        "train/unsup/9004_0.txt": files[val_name],
+    }
+    archive = make_tiny_archive(tmp_path / "dup.tar.gz", n_per_class=10, extra_files=copies)
+    reviews, _ = read_reviews(archive)
+    splits = prepare_splits(reviews, maxlen=16, val_size=4, seed=0)
+    assert val_name in splits["val"].names and labelled
+    splits["train"].save(tmp_path / "train.h5")
+    corpus = read_corpus(archive, tmp_path / "train.h5", window=8, vocab_size=5, heldout_reviews=2, seed=0)
+    assert not set(unique.split()) & set(corpus.types)  # neither trained on nor held out
+    # Against the same archive without the three unlabelled copies: exactly those three more dropped, same corpus.
+    plain_files = {name: content for name, content in copies.items() if not name.startswith("train/unsup/")}
+    plain = read_corpus(make_tiny_archive(tmp_path / "plain.tar.gz", n_per_class=10, extra_files=plain_files),
+                        tmp_path / "train.h5", window=8, vocab_size=5, heldout_reviews=2, seed=0)
+    assert corpus.dropped["as_validation_or_test"] == plain.dropped["as_validation_or_test"] + 3
+    assert corpus.fingerprint == plain.fingerprint
+
+
+def test_training_reviews_with_the_text_of_a_held_out_review_are_dropped():
+    texts = {f"train/unsup/{i}_0.txt": f"u{i} was good" for i in range(10)}
+    texts |= {f"train/unsup/{100 + i}_0.txt": f"u{i}  was <br /> good" for i in range(10)}  # each review twice
+    small = build_corpus(texts, [], window=8, vocab_size=3, heldout_reviews=3, seed=0)
+
+    def reviews(windows):  # the first token of each window names its review
+        return {small.types[row[1]] for row in windows.types}
+
+    assert len(reviews(small.heldout)) == 3 and not reviews(small.heldout) & reviews(small.train)  # 3 texts held out,
+    assert reviews(small.heldout) | reviews(small.train) == {f"u{i}" for i in range(10)}
+    assert small.dropped == {"as_validation_or_test": 0, "as_heldout": 3}  # so their 3 twins are dropped
 
 
 def test_batches_are_a_function_of_the_step(corpus):
@@ -158,7 +204,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(corpus, tmp
     first.run(tokens=900, eval_every=1000)  # stops between checkpoints of the straight run
     first.save()
     second = trainer(corpus, tmp_path / "resumed")
-    assert second.resume().startswith(f"resuming at step {int(first.step)}")
+    assert second.resume(10**9).startswith(f"resuming at step {int(first.step)}")
     second.run(tokens=2000, eval_every=1000)
     assert int(second.step) == int(straight.step)
     for name, value in weights_of(straight).items():
@@ -172,10 +218,10 @@ def test_a_checkpoint_of_other_settings_is_not_resumed_and_says_why(corpus, tmp_
     training = trainer(corpus, tmp_path)
     training.run(tokens=500, eval_every=1000)
     training.save()
-    assert trainer(corpus, tmp_path, batch_size=4).resume() == "starting over: the checkpoint was made with another batch_size"
+    assert trainer(corpus, tmp_path, batch_size=4).resume(10**9) == "starting over: the checkpoint was made with another batch_size"
     other = build_corpus(unlabelled_texts(seed=1), [], window=8, vocab_size=10, heldout_reviews=6, seed=0)
-    assert "another corpus" in trainer(other, tmp_path).resume()
-    assert trainer(corpus, tmp_path).resume().startswith("resuming at step")
+    assert "another corpus" in trainer(other, tmp_path).resume(10**9)
+    assert trainer(corpus, tmp_path).resume(10**9).startswith("resuming at step")
 
 
 def test_init_continues_from_published_weights_and_refuses_ones_that_do_not_fit(corpus, tmp_path):

@@ -11,19 +11,44 @@ the middle of a multi-byte character, as bilm-tf does). Finally every id is shif
 that 0 can mean "no token here" (the char embedding's padding row).
 
 The conversion runs as TensorFlow string ops so that exported SavedModels take raw strings.
+
+Tables of tokens (the pretraining corpus' token types, the token-embedding cache's rows) share
+one convention, defined here: row ``PAD_ID`` (0) is padding, ``BOS_ID`` (1) and ``EOS_ID`` (2)
+the ``<S>`` and ``</S>`` markers, real tokens from 3 on (:func:`marker_rows`,
+:func:`frame_rows`).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 BOS_CHAR, EOS_CHAR, BOW_CHAR, EOW_CHAR, PAD_CHAR = 256, 257, 258, 259, 260
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2  # rows of a token table; real tokens from 3 on
 
 
 def marker_char_ids(marker: int, max_chars: int) -> tf.Tensor:
     """Char ids (already shifted by +1) of the ``<S>`` or ``</S>`` token."""
     ids = [BOW_CHAR, marker, EOW_CHAR] + [PAD_CHAR] * (max_chars - 3)
     return tf.constant(ids, tf.int32) + 1
+
+
+def marker_rows(max_chars: int) -> np.ndarray:
+    """int32 [3, max_chars]: the char ids of a token table's first rows: padding (zeros), ``<S>``, ``</S>``."""
+    markers = [marker_char_ids(marker, max_chars).numpy() for marker in (BOS_CHAR, EOS_CHAR)]
+    return np.stack([np.zeros(max_chars, np.int32), *markers]).astype(np.int32)
+
+
+def frame_rows(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``[B, T + 2]`` table rows of a batch: ``BOS_ID``, row b's first ``lengths[b]`` entries of
+    ``rows`` [B, T], ``EOS_ID``, then ``PAD_ID``: the framing :func:`sentence_char_ids` gives chars."""
+    batch, width = rows.shape
+    real = np.arange(width)[np.newaxis, :] < lengths[:, np.newaxis]
+    framed = np.full((batch, width + 2), PAD_ID, rows.dtype)
+    framed[:, 0] = BOS_ID
+    framed[:, 1:-1][real] = rows[real]
+    framed[np.arange(batch), lengths + 1] = EOS_ID
+    return framed
 
 
 def word_char_ids(tokens: tf.Tensor, max_chars: int = 50) -> tf.Tensor:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .chars import BOS_CHAR, EOS_CHAR, marker_char_ids, word_char_ids
+from .chars import marker_rows, word_char_ids
 from .config import BiLMConfig
 from .model import BiLM
 
@@ -30,10 +30,9 @@ from .model import BiLM
 def type_char_ids(types: list[str], config: BiLMConfig) -> np.ndarray:
     """int32 [n_types, max_chars]: the char ids of every token type (row 0, padding: zeros;
     rows 1 and 2: the ``<S>`` and ``</S>`` markers), as :func:`.chars.sentence_char_ids` frames them."""
-    max_chars = config.max_characters_per_token
-    ids = word_char_ids(tf.constant(types[3:], tf.string), max_chars).numpy()
-    markers = [marker_char_ids(marker, max_chars).numpy() for marker in (BOS_CHAR, EOS_CHAR)]
-    return np.concatenate([np.zeros((1, max_chars), np.int32), markers, ids]).astype(np.int32)
+    markers = marker_rows(config.max_characters_per_token)
+    ids = word_char_ids(tf.constant(types[len(markers) :], tf.string), config.max_characters_per_token).numpy()
+    return np.concatenate([markers, ids]).astype(np.int32)
 
 
 class LanguageModel(tf.Module):

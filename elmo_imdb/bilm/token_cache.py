@@ -18,10 +18,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .chars import BOS_CHAR, EOS_CHAR, marker_char_ids, word_char_ids
+from .chars import PAD_ID, frame_rows, marker_rows, word_char_ids
 from .model import BiLM
-
-PAD_ROW, BOS_ROW, EOS_ROW = 0, 1, 2
 
 
 class TokenEmbeddingCache:
@@ -29,9 +27,8 @@ class TokenEmbeddingCache:
 
     def __init__(self, bilm: BiLM):
         self.bilm = bilm
-        max_chars = bilm.config.max_characters_per_token
-        markers = tf.stack([marker_char_ids(marker, max_chars) for marker in (BOS_CHAR, EOS_CHAR)])
-        self._table = np.concatenate([np.zeros((1, bilm.config.projection_dim), np.float32), bilm.embed_words(markers).numpy()])
+        self._table = bilm.embed_words(marker_rows(bilm.config.max_characters_per_token)).numpy()
+        self._table[PAD_ID] = 0.0  # padding positions are zeros
         self._size = len(self._table)  # rows in use; the table grows by doubling
         self._row_of: dict[str, int] = {}
 
@@ -54,8 +51,6 @@ class TokenEmbeddingCache:
             self._table[self._size : self._size + len(new)] = embedded.numpy()
             self._row_of.update((token, self._size + i) for i, token in enumerate(new))
             self._size += len(new)
-        rows = np.full((batch, width + 2), PAD_ROW, np.int64)
-        rows[:, 0] = BOS_ROW
-        rows[:, 1:-1][real] = [self._row_of[token] for token in tokens[real]]
-        rows[np.arange(batch), lengths + 1] = EOS_ROW
-        return self._table[rows]
+        rows = np.zeros((batch, width), np.int64)
+        rows[real] = [self._row_of[token] for token in tokens[real]]
+        return self._table[frame_rows(rows, lengths)]
