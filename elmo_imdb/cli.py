@@ -1,7 +1,11 @@
-"""What every stage script shares: its argument parser and how it reports a failure.
+"""What every stage script shares: its argument parser, how it reports a failure, what it prints.
 
 A stage fails with one line on stderr that says what is wrong and what to do, and a non-zero
 exit status; tracebacks are kept for bugs, not for bad input.
+
+Importing this module keeps TensorFlow's C++ start-up lines off the console
+(:mod:`elmo_imdb.console`), so every stage imports it before anything that imports TensorFlow
+or Keras.
 """
 
 from __future__ import annotations
@@ -9,8 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from elmo_imdb.console import hide_tensorflow_startup_lines
 from elmo_imdb.errors import PipelineError
 from elmo_imdb.params import load_params
+
+hide_tensorflow_startup_lines()
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ last stored block.
 
 from pathlib import Path
 
-from elmo_imdb import cli
+from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the console
 from elmo_imdb.embedders import embed_blocks, load_embedder, vector_shape
 from elmo_imdb.features import FeatureIdentity, ResumableFeatures
 from elmo_imdb.prepared import SPLITS, PreparedSplit

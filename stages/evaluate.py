@@ -4,17 +4,20 @@ write RESULTS/{metrics.json,roc.csv,predictions.csv} for `dvc metrics show` and 
 
 from pathlib import Path
 
-import keras
+from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the console
 
-from elmo_imdb import cli, layers  # noqa: F401  (layers: registers the custom layers the saved models use)
+import keras  # noqa: I001
+
+from elmo_imdb import layers  # noqa: F401  (registers the custom layers the saved models use)
 from elmo_imdb.evaluation import predict, write_reports
 from elmo_imdb.params import VARIANTS
+from elmo_imdb.prepared import require_file
 from elmo_imdb.sequence import open_sequence
 
 
 def main(args, params):
     cli.print_device("evaluation")
-    model = keras.models.load_model(args.model)
+    model = keras.models.load_model(require_file(args.model, "train"))
     elmo = None if args.variant == "base" else args.elmo or Path("data") / args.variant
     test = open_sequence("test", args.prepared, args.base, elmo, params.train.batch_size)
     print(write_reports(args.results, test.labels, predict(model, test)))

@@ -9,9 +9,9 @@ Interrupt it at any moment: the next run continues from the last checkpoint in -
 
 from pathlib import Path
 
-import tensorflow as tf
+from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the console
 
-from elmo_imdb import cli
+import tensorflow as tf  # noqa: I001
 from elmo_imdb.bilm import load_options
 from elmo_imdb.lm_corpus import read_corpus
 from elmo_imdb.pretraining import Pretraining, PretrainingError, share_cores_between_directions

@@ -8,10 +8,10 @@ ELMo source's cached vectors (data/VARIANT) through the HDF5-backed Sequence. Wr
 import json
 from pathlib import Path
 
-import keras
-import numpy as np
+from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the console
 
-from elmo_imdb import cli
+import keras  # noqa: I001
+import numpy as np
 from elmo_imdb.atomic import atomic_output
 from elmo_imdb.classifiers import CLASSIFIERS, build_classifier, hyperparameters
 from elmo_imdb.params import VARIANTS

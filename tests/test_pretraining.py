@@ -184,7 +184,7 @@ def test_the_training_model_feeds_the_softmax_the_biLM_outputs(corpus, tmp_path)
     """The states the losses read are the biLM's own outputs: position t forwards predicts t + 1."""
     training = trainer(corpus, tmp_path)
     types, lengths = corpus.train.types[:2, :10], corpus.train.lengths[:2]
-    (forward, forward_targets), (backward, _) = training.model.top_states(tf.constant(types), tf.constant(lengths))
+    (forward, forward_targets), (backward, backward_targets) = training.model.top_states(tf.constant(types), tf.constant(lengths))
     spelled = [[corpus.types[t] for t in row[1 : n + 1]] for row, n in zip(types, lengths)]
     width = max(len(s) for s in spelled)
     top = training.model.bilm(tf.constant([s + [""] * (width - len(s)) for s in spelled]), lengths)["lstm_outputs2"]
@@ -192,7 +192,9 @@ def test_the_training_model_feeds_the_softmax_the_biLM_outputs(corpus, tmp_path)
     n0 = int(lengths[0])
     np.testing.assert_allclose(forward[1 : n0 + 1], top[0, :n0, :projection], atol=1e-6)  # after tokens 1..n
     np.testing.assert_allclose(backward[:n0], top[0, :n0, projection:], atol=1e-6)  # at tokens 1..n
-    np.testing.assert_array_equal(forward_targets[: n0 + 1], corpus.target_of_type[types[0, 1 : n0 + 2]])
+    np.testing.assert_array_equal(forward_targets[: n0 + 1], corpus.target_of_type[types[0, 1 : n0 + 2]])  # tokens 1..n, </S>
+    np.testing.assert_array_equal(backward_targets[: n0 + 1], corpus.target_of_type[types[0, : n0 + 1]])  # <S>, tokens 1..n
+    assert len(forward_targets) == len(backward_targets) == int(lengths.sum()) + 2
 
 
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(corpus, tmp_path):
@@ -212,6 +214,38 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(corpus, tmp
     # the curve: the end of the shorter budget, then the same points as the uninterrupted run
     assert [p["tokens"] for p in second.history] == [int(first.tokens_seen)] + [p["tokens"] for p in straight.history]
     assert second.history[1:] == [{**p, "elapsed_s": q["elapsed_s"], "tokens_per_s": q["tokens_per_s"]} for p, q in zip(straight.history, second.history[1:])]
+
+
+def test_a_finished_run_run_again_writes_the_same_metrics_curve_and_weights(corpus, tmp_path):
+    """What `dvc repro -f pretrain` does: outputs deleted, the stage run again on its finished checkpoint."""
+    tf.config.experimental.enable_op_determinism()
+    first = trainer(corpus, tmp_path)
+    first.run(tokens=2000, eval_every=1000, metrics=tmp_path / "first")
+    again = trainer(corpus, tmp_path)
+    assert again.resume(2000) == f"resuming at step {int(first.step)}, {int(first.tokens_seen):,} tokens seen"
+    again.run(tokens=2000, eval_every=1000, metrics=tmp_path / "again")
+    assert int(again.step) == int(first.step)  # no further step
+    for name in ("metrics.json", "curve.tsv"):
+        assert (tmp_path / "again" / name).read_text() == (tmp_path / "first" / name).read_text()
+    for name, value in weights_of(first).items():
+        np.testing.assert_array_equal(weights_of(again)[name], value, err_msg=name)
+
+
+def test_a_lower_budget_starts_over_and_gives_that_budgets_weights(corpus, tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    longer = trainer(corpus, tmp_path / "longer")
+    longer.run(tokens=2000, eval_every=1000)
+    shorter = trainer(corpus, tmp_path / "shorter")
+    shorter.run(tokens=900, eval_every=1000)
+    lowered = trainer(corpus, tmp_path / "longer")
+    message = lowered.resume(900)
+    assert message.startswith(f"starting over: the checkpoint has trained on {int(longer.tokens_seen):,} tokens, past pretrain.tokens=900")
+    lowered.run(tokens=900, eval_every=1000)
+    assert int(lowered.step) == int(shorter.step)
+    for name, value in weights_of(shorter).items():
+        np.testing.assert_array_equal(weights_of(lowered)[name], value, err_msg=name)
+    # the budget the checkpoint's last step reached is its own: resumed, not retrained
+    assert trainer(corpus, tmp_path / "longer").resume(int(lowered.tokens_seen)).startswith("resuming at step")
 
 
 def test_a_checkpoint_of_other_settings_is_not_resumed_and_says_why(corpus, tmp_path):

@@ -163,3 +163,47 @@ def test_embed_runs_a_tf1_hub_format_module_end_to_end(tmp_path, tiny_splits, ou
         assert f.attrs["elmo"] == f"hub:{module}" and f["features"].shape[2:] == ((1024,) if output == "elmo" else (3, 1024))
         np.testing.assert_allclose(f["features"][i, 12 - n :], expected, rtol=2e-3, atol=2e-3)  # float16 storage
         assert not f["features"][i, : 12 - n].any()
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "embed", "train", "evaluate"])
+def test_tensorflow_start_up_lines_stay_off_the_console(tmp_path, tiny_splits, stage):
+    """Without TF_CPP_MIN_LOG_LEVEL, as a user runs it: the stage's own lines only (its device line says CPU or GPU)."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    for name, split in tiny_splits.items():
+        split.save(tmp_path / "prepared" / f"{name}.h5")
+    args = {  # each runs TensorFlow up to its device line, then stops on a missing input
+        "pretrain": [str(tmp_path / "none.tar.gz"), str(tmp_path / "prepared"), str(tmp_path / "bilm")],
+        "embed": [str(tmp_path / "no_such_module"), str(tmp_path / "prepared"), str(tmp_path / "features")],
+        "train": ["bilstm", "base", "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r")],
+        "evaluate": ["base", "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r")],
+    }[stage]
+    result = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py"), *args, "--params", str(params_file(tmp_path))],
+                            cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and not [line for line in lines if re.match(r"[IWEF]\d{4} |WARNING: All log", line)], lines
+
+
+def test_the_console_filter_drops_only_the_known_start_up_lines():
+    from elmo_imdb.console import startup_noise
+
+    noise = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796211694.367918    4270 port.cc:153] oneDNN custom operations are on.",
+        "I0000 00:00:1796211694.368272    4270 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
+        "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.",
+        "E0000 00:00:1796211580.753996    3180 util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512. Falling back to the default.",
+    ]
+    cuinit = "E0000 00:00:1796211707.460882    4270 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: UNKNOWN ERROR (303)"
+    real = ["E0000 00:00:1796211707.460882    4270 op_kernel.cc:1] OOM when allocating tensor", "W0000 00:00:1.2 7 a.cc:3] a warning",
+            "error: pretrain.tokens must be >= 1", "Traceback (most recent call last):"]
+    script = (
+        "import os, sys\nfrom elmo_imdb import cli\n"
+        f"os.write(2, {repr(chr(10).join(noise + [cuinit] + real) + chr(10))}.encode())\n"
+        "os.write(2, b'\\rpretraining:  50%')\nsys.stderr.write('\\rpretraining: 100%\\n')\nprint('error: the end', file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True)  # bytes: "\r" kept
+    has_driver = os.path.exists("/proc/driver/nvidia/version")
+    assert result.stderr.decode().split("\n") == [cuinit] * has_driver + real + ["\rpretraining:  50%\rpretraining: 100%", "error: the end", ""]
+    assert startup_noise(has_nvidia_driver=True).fullmatch(cuinit) is None  # with a driver, cuInit failing is news
+    assert startup_noise(has_nvidia_driver=False).fullmatch(cuinit)
