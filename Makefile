@@ -1,5 +1,6 @@
 # Two commands on a fresh machine:
-#   make repro   set up .venv, then run the DVC pipeline (`dvc repro`)
+#   make repro   set up .venv, then run the DVC pipeline for what params.yaml's `variants` lists
+#                (`dvc repro summarize`: a source not listed, e.g. google/elmo/3 offline, is never built)
 #   make test    set up .venv with the test extras, then run the test suite
 # With an NVIDIA GPU, add GPU=1 (e.g. `make repro GPU=1`): installs TensorFlow's CUDA build.
 VENV ?= .venv
@@ -18,7 +19,7 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 repro: $(INSTALLED)
-	dvc repro
+	dvc repro summarize
 
 test: $(INSTALLED)
 	python -m pytest

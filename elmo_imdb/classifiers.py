@@ -10,11 +10,13 @@ trained and scored the same way. Adding one takes a builder here and its line in
 
 - ``bilstm``, the seed's model: Embedding [⊕ ELMo] -> BiLSTM -> Dense(1, sigmoid).
 - ``cnn``: Embedding [⊕ ELMo] -> Conv1D -> global max pooling -> Dense -> Dense(1, sigmoid).
-- ``pooled``: logistic regression on the mean over real tokens of the ELMo vectors (of the
-  learned Embedding without ELMo); trains in seconds, a floor for the others.
+- ``pooled``: logistic regression on the mean and the max over real tokens of Embedding
+  [⊕ ELMo]; trains in seconds, a floor for the others.
 
-Ids and features are left-padded with id 0 and zero vectors: the pooled mean masks padding by
-the ids, so short reviews are not diluted towards zero. When the cache holds all three ELMo
+Every ELMo variant is its base model with the ELMo vectors next to the Embedding, so the two
+variants of a classifier differ in the ELMo input only. Ids and features are left-padded with
+id 0 and zero vectors: pooling masks padding by the ids, so short reviews are not diluted
+towards zero. When the cache holds all three ELMo
 layers per token (``embed.output: layers``), a :class:`~elmo_imdb.layers.ScalarMix` learns
 their task-specific mix first, and every classifier sees one vector per token as before.
 """
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 
 import keras
 
-from elmo_imdb.layers import MeanOverTokens, ScalarMix
+from elmo_imdb.layers import MeanAndMaxOverTokens, ScalarMix
 from elmo_imdb.params import Float, Int, ParamsError, TrainParams, check_arguments
 
 # name (= its line in params.yaml's `classifiers`) -> the function that builds it
@@ -95,10 +97,9 @@ def cnn(
 
 @classifier
 def pooled(tokens: Tokens) -> keras.KerasTensor:
-    """Logistic regression on the mean ELMo vector over real tokens (on the mean learned
-    Embedding without ELMo): the cheapest use of the features, a floor for the others."""
-    vectors = tokens.elmo if tokens.elmo is not None else tokens.embedding()
-    return positive(MeanOverTokens(name="mean_over_tokens")([vectors, tokens.ids]))
+    """Logistic regression on the mean and the max over real tokens of Embedding [⊕ ELMo]:
+    the cheapest use of the features, a floor for the others."""
+    return positive(MeanAndMaxOverTokens(name="mean_and_max_over_tokens")([tokens.vectors(), tokens.ids]))
 
 
 def hyperparameters(name: str, classifiers: dict[str, dict]) -> dict:

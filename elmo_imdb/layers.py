@@ -1,7 +1,7 @@
 """The project's own Keras layers, registered so that ``keras.models.load_model`` finds them
 once this module is imported (:mod:`elmo_imdb.classifiers` imports it).
 
-- :class:`MeanOverTokens`: the mean of token vectors over real tokens, padding masked by the ids.
+- :class:`MeanAndMaxOverTokens`: the mean and the max of token vectors over real tokens, padding masked by the ids.
 - :class:`ScalarMix`: ELMo's task-specific weighting of the biLM layers.
 """
 
@@ -11,16 +11,25 @@ import keras
 
 
 @keras.saving.register_keras_serializable(package="elmo_imdb")
-class MeanOverTokens(keras.layers.Layer):
-    """``[vectors, ids] -> mean of vectors[b, t]`` over the positions whose id is not padding
-    (0); a review without tokens gets zeros. Padding is masked by the ids, not by the vectors,
-    so a real token is never mistaken for padding."""
+class MeanAndMaxOverTokens(keras.layers.Layer):
+    """``[vectors [B, T, D], ids [B, T]] -> [mean, max] [B, 2 D]``: the mean and the
+    element-wise max of the vectors over the positions whose id is not padding (0), concatenated
+    ("concat pooling", as ULMFiT pools a language model's states for a classifier). Padding is
+    masked by the ids, not by the vectors, so a real token is never mistaken for padding, nor a
+    short review diluted towards zero; a review without tokens gets zeros."""
 
     def call(self, inputs):
         vectors, ids = inputs
-        real = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(ids, 0), vectors.dtype), -1)
-        count = keras.ops.maximum(keras.ops.sum(real, axis=1), 1.0)
-        return keras.ops.sum(vectors * real, axis=1) / count
+        real = keras.ops.expand_dims(keras.ops.not_equal(ids, 0), -1)
+        count = keras.ops.maximum(keras.ops.sum(keras.ops.cast(real, vectors.dtype), axis=1), 1.0)
+        mean = keras.ops.sum(keras.ops.where(real, vectors, 0.0), axis=1) / count
+        highest = keras.ops.max(keras.ops.where(real, vectors, float("-inf")), axis=1)
+        highest = keras.ops.where(keras.ops.any(real, axis=1), highest, 0.0)
+        return keras.ops.concatenate([mean, highest], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        vectors_shape, _ = input_shape
+        return (vectors_shape[0], 2 * vectors_shape[-1])
 
 
 @keras.saving.register_keras_serializable(package="elmo_imdb")

@@ -126,7 +126,6 @@ class TrainParams:
     batch_size: int = _spec("reviews per training batch", min=1)
     epochs: int = _spec("upper bound on epochs; early stopping usually ends sooner", min=1)
     patience: int = _spec("epochs without a better validation loss before stopping", min=0)
-    seed: int = _spec("seed of weights, dropout and batch order", min=0)
 
 
 @dataclass(frozen=True)
@@ -141,6 +140,11 @@ class Params:
         "feature sets every classifier is trained on: `base` (the Embedding alone) and ELMo sources "
         "(`elmo_google`, `elmo_imdb`: the Embedding next to that source's cached vectors)",
         choices=VARIANTS,
+    )
+    seeds: list[int] = _spec(
+        "one training run of every classifier and feature set per seed (weights, dropout, batch "
+        "order): results are means and spreads over them",
+        min=0,
     )
     classifiers: dict[str, dict] = _spec(
         "one line per classifier of elmo_imdb.classifiers: its hyperparameters (checked by check_arguments)"
@@ -192,8 +196,8 @@ def _check_mapping(raw, fields: dict[str, tuple], prefix: str) -> dict:
             values[name] = _build(annotation, raw[name], prefix=key + ".")
         elif annotation == dict[str, dict]:
             values[name] = _mapping_of_mappings(key, raw[name])
-        elif annotation == list[str]:
-            values[name] = _list_of_choices(key, raw[name], spec)
+        elif typing.get_origin(annotation) is list:
+            values[name] = _list_of(key, raw[name], typing.get_args(annotation)[0], spec)
         else:
             values[name] = _check(key, raw[name], annotation, spec)
     return values
@@ -208,13 +212,13 @@ def _mapping_of_mappings(key: str, raw) -> dict[str, dict]:
     return raw
 
 
-def _list_of_choices(key: str, raw, spec: Spec) -> list[str]:
+def _list_of(key: str, raw, kind: type, spec: Spec) -> list:
     if not isinstance(raw, list) or not raw:
         raise ParamsError(f"{key}: expected a non-empty list, got {raw!r}")
     for value in raw:
-        _check(key, value, str, spec)
+        _check(key, value, kind, spec)
     if len(set(raw)) < len(raw):
-        raise ParamsError(f"{key}: lists a feature set twice: {raw!r}")
+        raise ParamsError(f"{key}: lists a value twice: {raw!r}")
     return raw
 
 

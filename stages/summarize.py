@@ -1,5 +1,7 @@
-"""Stage summarize: test accuracy and mean epoch time of every run (classifier x features
-variant) in RESULTS, as OUT/summary.json and the figure OUT/summary.png (elmo_imdb/report.py).
+"""Stage summarize: every run (classifier x features variant x seed) in RESULTS, and per
+classifier and variant the mean and spread of test accuracy over the seeds and the gain over
+base: OUT/summary.json, the table OUT/results.md and the figure OUT/summary.png
+(elmo_imdb/report.py).
 """
 
 from pathlib import Path
@@ -9,12 +11,14 @@ from elmo_imdb.report import write_summary
 
 
 def main(args, params):
-    for run, numbers in write_summary(args.results, args.out).items():
-        print(f"{run}: test accuracy {numbers['test_accuracy']:.4f}, {numbers['mean_epoch_time_s']} s/epoch")
+    for name, group in write_summary(args.results, args.out).items():
+        accuracy, gain = group["test_accuracy"], group.get("gain_over_base_points")
+        print(f"{name}: test accuracy {accuracy['mean']:.4f} (sd {accuracy['sd']}, seeds {group['seeds']})"
+              + ("" if gain is None else f", {gain['mean']:+.2f} points over base"))
 
 
 if __name__ == "__main__":
     parser = cli.parser(__doc__)
     parser.add_argument("results", type=Path, help="folder of the runs' results (RUN/train.json, RUN/test/metrics.json)")
-    parser.add_argument("out", type=Path, help="folder for summary.json and summary.png")
+    parser.add_argument("out", type=Path, help="folder for summary.json, results.md and summary.png")
     cli.run(main, parser.parse_args())

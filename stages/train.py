@@ -24,9 +24,9 @@ def main(args, params):
     hyper = hyperparameters(args.classifier, params.classifiers)  # a bad line fails before any work
     cli.print_device("training")
     p = params.train
-    keras.utils.set_random_seed(p.seed)
+    keras.utils.set_random_seed(args.seed)
     elmo = None if args.variant == "base" else args.elmo or Path("data") / args.variant
-    train = open_sequence("train", args.prepared, args.base, elmo, p.batch_size, shuffle=True, seed=p.seed)
+    train = open_sequence("train", args.prepared, args.base, elmo, p.batch_size, shuffle=True, seed=args.seed)
     val = open_sequence("val", args.prepared, args.base, elmo, p.batch_size)
     vocab_size = Vocabulary.load(args.base / "vocab.txt").size
     elmo_shape = train.features.shape[2:] if train.features is not None else None
@@ -53,6 +53,7 @@ if __name__ == "__main__":
     parser = cli.parser(__doc__)
     parser.add_argument("classifier", help=f"one of: {', '.join(CLASSIFIERS)}")
     parser.add_argument("variant", choices=VARIANTS)
+    parser.add_argument("--seed", type=int, default=42, help="seed of weights, dropout and batch order (default: %(default)s)")
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="default: %(default)s")
     parser.add_argument("--base", type=Path, default=Path("data/base"), help="vocabulary and ids (default: %(default)s)")
     parser.add_argument("--elmo", type=Path, help="cached ELMo features of an ELMo variant (default: data/VARIANT)")

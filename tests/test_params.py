@@ -21,6 +21,7 @@ def test_repo_params_are_valid_and_match_the_seed():
     assert p.classifiers["bilstm"] == {"lstm_units": 128, "dropout": 0.2, "recurrent_dropout": 0.2}
     assert p.embed.google == "https://tfhub.dev/google/elmo/3" and p.embed.dtype == "float16"
     assert p.variants == ["base", "elmo_google", "elmo_imdb"] and p.pretrain.options == "imdb_small"
+    assert len(p.seeds) >= 3  # accuracy is a mean over seeds
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,12 @@ def test_repo_params_are_valid_and_match_the_seed():
         (lambda r: r["embed"].update(dtype="float64"), "embed.dtype must be one of float16, float32; got 'float64'"),
         (lambda r: r.update(variants=["base", "elmo"]), "variants must be one of base, elmo_google, elmo_imdb; got 'elmo'"),
         (lambda r: r.update(variants=[]), "variants: expected a non-empty list, got []"),
-        (lambda r: r.update(variants=["base", "base"]), "variants: lists a feature set twice"),
+        (lambda r: r.update(variants=["base", "base"]), "variants: lists a value twice"),
+        (lambda r: r.update(seeds=[]), "seeds: expected a non-empty list, got []"),
+        (lambda r: r.update(seeds=[1, 1]), "seeds: lists a value twice: [1, 1]"),
+        (lambda r: r.update(seeds=[1, -2]), "seeds must be >= 0, got -2"),
+        (lambda r: r.update(seeds=[1, "2"]), "seeds must be int, got str '2'"),
+        (lambda r: r["train"].update(seed=42), "unknown parameter train.seed"),
         (lambda r: r["pretrain"].update(vocab_size=0), "pretrain.vocab_size must be >= 1, got 0"),
         (lambda r: r["pretrain"].update(init=5), "pretrain.init must be str, got int 5"),
         (lambda r: r["train"].pop("patience"), "missing parameter train.patience"),

@@ -31,10 +31,13 @@ def dvc(workdir, *args):
 
 
 def set_params(workdir, **sections):
-    """Update params.yaml section by section; a nested mapping updates the subsection."""
+    """Update params.yaml section by section; a nested mapping updates the subsection, a list replaces it."""
     path = workdir / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for section, values in sections.items():
+        if isinstance(values, list):
+            params[section] = values
+            continue
         for key, value in values.items():
             if isinstance(value, dict):
                 params[section][key].update(value)
@@ -52,7 +55,7 @@ def pipeline(tmp_path_factory, tiny_archive, tiny_hub_module):
     """A copy of the repo, configured for the tiny data, after a first `dvc repro`."""
     work = tmp_path_factory.mktemp("pipeline") / "repo"
     work.mkdir()
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", "Makefile"):
         if (REPO / name).exists():
             shutil.copy(REPO / name, work / name)
     for folder in ("stages", "elmo_imdb"):
@@ -67,14 +70,18 @@ def pipeline(tmp_path_factory, tiny_archive, tiny_hub_module):
                   "eval_every": 500, "batch_size": 8},
         embed={"google": str(tiny_hub_module), "batch_size": 7},
         train={"embedding_dim": 8, "batch_size": 8, "epochs": 2},
+        seeds=SEEDS,
         classifiers={"bilstm": {"lstm_units": 4}, "cnn": {"filters": 4, "hidden_units": 4}},
     )
     first = dvc(work, "repro")
     return work, first
 
 
-def runs(stage):
-    return {f"{stage}@{classifier}-{variant}" for classifier in CLASSIFIERS for variant in VARIANTS}
+SEEDS = [1, 2]
+
+
+def runs(stage, variants=VARIANTS):
+    return {f"{stage}@{classifier}-{variant}-{seed}" for classifier in CLASSIFIERS for variant in variants for seed in SEEDS}
 
 
 def test_first_repro_runs_every_stage_and_reports_every_run(pipeline):
@@ -82,10 +89,8 @@ def test_first_repro_runs_every_stage_and_reports_every_run(pipeline):
     elmo = {"pretrain", "embed_google", "embed_imdb"}
     assert stages_run(first) == {"fetch", "prepare", "encode", "summarize"} | elmo | runs("train") | runs("evaluate")
     metrics = dvc(work, "metrics", "show")
-    for classifier in CLASSIFIERS:
-        for variant in VARIANTS:
-            assert f"results/{classifier}-{variant}/test/metrics.json" in metrics
-            assert f"results/{classifier}-{variant}/train.json" in metrics
+    for run in (r.split("@")[1] for r in runs("train")):
+        assert f"results/{run}/test/metrics.json" in metrics and f"results/{run}/train.json" in metrics
     assert "roc_auc" in metrics and "mean_epoch_time_s" in metrics
     plots = json.loads(dvc(work, "plots", "show", "--json"))
     assert not plots.get("errors") and "reports/summary.png" in plots["data"]
@@ -93,7 +98,12 @@ def test_first_repro_runs_every_stage_and_reports_every_run(pipeline):
         for plot in ("history.csv", "test/roc.csv", "test/predictions.csv"):
             assert f"results/{run}/{plot}" in plots["data"] and (work / "results" / run / plot).stat().st_size > 0
     summary = json.loads((work / "reports/summary.json").read_text())
-    assert set(summary) == {run.split("@")[1] for run in runs("train")}
+    assert set(summary["runs"]) == {run.split("@")[1] for run in runs("train")}
+    for name, group in summary["groups"].items():  # every classifier and variant over both seeds, ELMo against base
+        assert group["seeds"] == SEEDS and len(group["accuracy_per_seed"]) == 2, name
+        assert ("gain_over_base_points" in group) == (group["variant"] != "base"), name
+    table = (work / "reports/results.md").read_text()
+    assert all(f"| {c} | `{v}` |" in table for c in CLASSIFIERS for v in VARIANTS)
 
 
 def test_runs_without_elmo_do_not_depend_on_the_features(pipeline):
@@ -102,7 +112,7 @@ def test_runs_without_elmo_do_not_depend_on_the_features(pipeline):
     for stage in runs("train") | runs("evaluate"):
         deps = {dep["path"] for dep in lock[stage]["deps"]}
         for source in ("elmo_google", "elmo_imdb"):
-            assert (f"data/{source}" in deps) == stage.endswith(f"-{source}"), stage
+            assert (f"data/{source}" in deps) == (f"-{source}-" in stage), stage
     assert "data/bilm" not in {dep["path"] for dep in lock["embed_google"]["deps"]}  # google/elmo/3 never waits for pretraining
     assert "data/prepared/train.h5" in {dep["path"] for dep in lock["pretrain"]["deps"]}
 
@@ -111,7 +121,8 @@ def test_a_classifier_param_reruns_only_that_classifier(pipeline):
     work, _ = pipeline
     set_params(work, classifiers={"bilstm": {"lstm_units": 6}})
     again = dvc(work, "repro")
-    assert stages_run(again) == {f"{stage}@bilstm-{variant}" for stage in ("train", "evaluate") for variant in VARIANTS} | {"summarize"}
+    assert stages_run(again) == {f"{stage}@bilstm-{variant}-{seed}" for stage in ("train", "evaluate") for variant in VARIANTS
+                                 for seed in SEEDS} | {"summarize"}
     set_params(work, embed={"batch_size": 3})  # speed only: must not invalidate the features
     assert stages_run(dvc(work, "repro")) == set()
 
@@ -126,9 +137,7 @@ def test_a_new_biLM_reruns_its_embed_and_runs_only(pipeline):
     work, _ = pipeline
     set_params(work, pretrain={"tokens": 2000})  # a longer budget: continues from the last checkpoint
     again = dvc(work, "repro")
-    assert stages_run(again) == {"pretrain", "embed_imdb", "summarize"} | {
-        f"{stage}@{classifier}-elmo_imdb" for stage in ("train", "evaluate") for classifier in CLASSIFIERS
-    }
+    assert stages_run(again) == {"pretrain", "embed_imdb", "summarize"} | runs("train", ["elmo_imdb"]) | runs("evaluate", ["elmo_imdb"])
     assert "resuming at step" in again
     metrics = json.loads((work / "results/pretrain/metrics.json").read_text())
     assert metrics["tokens"] >= 2000 and metrics["heldout_perplexity_forward"] > 1
@@ -172,3 +181,39 @@ def test_a_features_row_is_the_module_output_at_the_left_padded_positions(pipeli
             assert np.abs(row[16 - n :]).max() > 0
             checked += 1
         assert checked == 3
+
+
+def test_the_main_command_builds_only_the_listed_variants(pipeline):
+    """`make repro` offline with variants [base, elmo_imdb]: nothing asks for google/elmo/3."""
+    work, _ = pipeline
+    recipe = subprocess.run(["make", "-n", "repro", "INSTALLED="], cwd=work, capture_output=True, text=True, check=True)
+    command = recipe.stdout.strip().splitlines()[-1].split()
+    assert command[:2] == ["dvc", "repro"]
+    set_params(work, variants=["base", "elmo_imdb"])
+    try:
+        planned = stages_run(dvc(work, *command[1:], "--dry", "--force"))
+    finally:
+        set_params(work, variants=list(VARIANTS))
+    assert "embed_google" not in planned and not any(stage.endswith("-elmo_google") for stage in planned)
+    assert {"pretrain", "embed_imdb", "summarize"} | runs("train", ["base", "elmo_imdb"]) <= planned
+
+
+def test_repro_force_of_a_finished_pretrain_gives_the_same_outputs(pipeline):
+    """DVC deletes a stage's outputs, metrics included, before running it again on its kept checkpoint."""
+    work, _ = pipeline
+
+    def outputs():
+        with h5py.File(work / "data/bilm/weights.hdf5") as f:
+            weights = {}
+            f.visititems(lambda name, obj: weights.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None)
+        texts = {name: (work / name).read_text() for name in ("results/pretrain/metrics.json", "results/pretrain/curve.tsv",
+                                                              "data/bilm/options.json", "data/bilm/vocab.txt")}
+        return weights, texts
+
+    weights, texts = outputs()
+    again = dvc(work, "repro", "--force", "--single-item", "pretrain")
+    assert stages_run(again) == {"pretrain"} and "resuming at step" in again
+    new_weights, new_texts = outputs()
+    assert new_texts == texts and new_weights.keys() == weights.keys()
+    for name, value in weights.items():
+        np.testing.assert_array_equal(new_weights[name], value, err_msg=name)
