@@ -8,8 +8,12 @@ loop (:func:`elmo_imdb.embedders.embed_blocks`, batches by length) twice per rou
 2. cached: the stage's own :class:`elmo_imdb.embedders.BilmElmo`, whose token-embedding cache
    (a fresh one per round) runs the char CNN once per distinct token;
 
-and reports tokens/s of each (best round), their ratio, and the fraction of token positions
-that are distinct tokens. The LSTM-only FLOP bound of the ratio is total / LSTM FLOPs per token.
+and reports, for every round, the seconds of each and their ratio (direct / cached, the two
+timed back to back, so both see the same load), and over the rounds the mean and sample
+standard deviation of the ratio and of each one's tokens/s; and the fraction of token
+positions that are distinct tokens. The FLOP bound of the ratio counts what the cached loop
+still computes: total / (LSTM + distinct fraction x token encoder) FLOPs per token (the LSTM-only
+bound, total / LSTM, is what it would be if no token were ever encoded).
 
 Example (after `dvc repro prepare` on the real archive):
     python benchmarks/token_cache.py data/prepared/test.h5 --reviews 1000 --out docs/benchmarks/token_cache.json
@@ -31,6 +35,7 @@ from elmo_imdb.bilm import BiLMConfig, load_options, write_random_weights
 from elmo_imdb.bilm.token_cache import TokenEmbeddingCache
 from elmo_imdb.embedders import BilmElmo, embed_blocks, select_output
 from elmo_imdb.prepared import PreparedSplit
+from elmo_imdb.report import spread
 
 
 def main() -> None:
@@ -40,7 +45,7 @@ def main() -> None:
     parser.add_argument("--options", default="elmo_2x4096_512_2048cnn_2xhighway")
     parser.add_argument("--weights", type=Path, help="weights.hdf5 (default: random weights)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -71,7 +76,8 @@ def main() -> None:
             times["cached"].append(run(cached))
 
     flops = flops_per_token(BiLMConfig.from_options(load_options(args.options)))
-    best = {name: min(values) for name, values in times.items()}
+    encoder = flops["char_cnn"] + flops["highway"] + flops["projection"]
+    ratios = [d / c for d, c in zip(times["direct"], times["cached"])]
     publish(
         {
             "reviews": n,
@@ -80,9 +86,12 @@ def main() -> None:
             "distinct_fraction": round(distinct / tokens, 4),
             "elmo": f"{args.options} ({'given weights' if args.weights else 'random weights'})",
             "batch_size": args.batch_size,
+            "rounds": args.rounds,
             "seconds": {name: [round(t, 2) for t in values] for name, values in times.items()},
-            "tokens_s": {name: round(tokens / t, 1) for name, t in best.items()},
-            "speedup": round(best["direct"] / best["cached"], 3),
+            "speedup_per_round": [round(r, 3) for r in ratios],
+            "speedup": spread(ratios, 3),
+            "tokens_s": {name: spread([tokens / t for t in values], 1) for name, values in times.items()},
+            "flop_bound": round(flops["total"] / (flops["lstm"] + distinct / tokens * encoder), 3),
             "lstm_only_flop_bound": round(flops["total"] / flops["lstm"], 3),
         },
         args.out,

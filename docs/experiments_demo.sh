@@ -28,6 +28,7 @@ params["prepare"].update(maxlen=16, val_size=8)
 params["embed"].update(google=str(build_tiny_hub_module(work / "tiny_elmo", seed=0)), batch_size=7)
 params["pretrain"].update(options="imdb_tiny", vocab_size=20, n_samples=8, heldout_reviews=5, tokens=1500, eval_every=500, batch_size=8)
 params["train"].update(embedding_dim=8, batch_size=8, epochs=2)
+params["seeds"] = [1]
 params["classifiers"]["bilstm"]["lstm_units"] = 4
 params["classifiers"]["cnn"].update(filters=4, hidden_units=4)
 yaml.safe_dump(params, open("params.yaml", "w"), sort_keys=False)

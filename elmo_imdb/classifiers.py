@@ -49,6 +49,7 @@ class Tokens:
     elmo: keras.KerasTensor | None
     vocab_size: int
     embedding_dim: int
+    elmo_dropout: float = 0.0
 
     def embedding(self) -> keras.KerasTensor:
         """The learned Embedding of the ids, ``[B, T, embedding_dim]``."""
@@ -58,7 +59,8 @@ class Tokens:
         """The Embedding, concatenated with the ELMo vectors of the same positions when given."""
         if self.elmo is None:
             return self.embedding()
-        return keras.layers.Concatenate(name="embedding_and_elmo")([self.embedding(), self.elmo])
+        elmo = keras.layers.Dropout(self.elmo_dropout, name="elmo_dropout")(self.elmo)
+        return keras.layers.Concatenate(name="embedding_and_elmo")([self.embedding(), elmo])
 
 
 def positive(x) -> keras.KerasTensor:
@@ -121,7 +123,7 @@ def build_classifier(
     ids = keras.Input(shape=(maxlen,), dtype="int32", name="ids")
     elmo_in = None if elmo_shape is None else keras.Input(shape=(maxlen, *elmo_shape), dtype="float32", name="elmo")
     elmo = ScalarMix(name="elmo_scalar_mix")(elmo_in) if elmo_shape is not None and len(elmo_shape) == 2 else elmo_in
-    outputs = CLASSIFIERS[name](Tokens(ids, elmo, vocab_size, train.embedding_dim), **hyper)
+    outputs = CLASSIFIERS[name](Tokens(ids, elmo, vocab_size, train.embedding_dim, train.elmo_dropout), **hyper)
     model = keras.Model(ids if elmo is None else [ids, elmo_in], outputs, name=name if elmo is None else f"{name}_elmo")
     model.compile(
         optimizer=keras.optimizers.Adam(train.learning_rate),

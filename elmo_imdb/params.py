@@ -126,6 +126,10 @@ class TrainParams:
     batch_size: int = _spec("reviews per training batch", min=1)
     epochs: int = _spec("upper bound on epochs; early stopping usually ends sooner", min=1)
     patience: int = _spec("epochs without a better validation loss before stopping", min=0)
+    elmo_dropout: float = _spec(
+        "dropout on the ELMo vectors where a classifier reads them, next to the Embedding (the ELMo paper's "
+        "regulariser); not used by base", min=0.0, max=0.99,
+    )
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def collect_runs(results_dir: str | Path) -> dict[str, dict]:
     return runs
 
 
-def _spread(values: list[float], digits: int) -> dict:
+def spread(values: list[float], digits: int) -> dict:
     """Mean, sample standard deviation (None for one value), min and max, rounded."""
     return {
         "mean": round(statistics.mean(values), digits),
@@ -68,7 +68,7 @@ def _spread(values: list[float], digits: int) -> dict:
 def group_runs(runs: dict[str, dict]) -> dict[str, dict]:
     """``{<classifier>-<variant>: group}``: the runs of each classifier and feature set over
     their seeds. A group holds its seeds, the test accuracy per seed and its spread
-    (:func:`_spread`), the mean epoch time, and for an ELMo variant the gain over the same
+    (:func:`spread`), the mean epoch time, and for an ELMo variant the gain over the same
     classifier's ``base`` in points, seed by seed (only seeds both have) and its spread."""
     groups: dict[str, dict] = {}
     for run in sorted(runs.values(), key=lambda r: (r["classifier"], r["variant"], r["seed"])):
@@ -80,13 +80,13 @@ def group_runs(runs: dict[str, dict]) -> dict[str, dict]:
     for group in groups.values():
         accuracy = group["accuracy_per_seed"]
         group["seeds"] = sorted(accuracy)
-        group["test_accuracy"] = _spread(list(accuracy.values()), 4)
+        group["test_accuracy"] = spread(list(accuracy.values()), 4)
         group["mean_epoch_time_s"] = round(statistics.mean(group.pop("epoch_times_s")), 2)
         base = groups.get(f"{group['classifier']}-{BASE}")
         if group["variant"] != BASE and base is not None:
             paired = {seed: 100 * (a - base["accuracy_per_seed"][seed]) for seed, a in accuracy.items() if seed in base["accuracy_per_seed"]}
             if paired:
-                group["gain_over_base_points"] = {"per_seed": {s: round(g, 2) for s, g in paired.items()}, **_spread(list(paired.values()), 2)}
+                group["gain_over_base_points"] = {"per_seed": {s: round(g, 2) for s, g in paired.items()}, **spread(list(paired.values()), 2)}
     return groups
 
 

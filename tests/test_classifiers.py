@@ -139,12 +139,13 @@ def test_adding_a_classifier_as_the_docs_say_takes_one_builder_and_one_line(monk
     assert model.output_shape == (None, 1) and model.get_layer("bigru").forward_layer.units == 64
 
 
-def test_the_pipeline_trains_every_classifier_line_with_and_without_elmo():
+def test_the_pipeline_trains_every_classifier_line_with_and_without_elmo_once_per_seed():
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for stage in ("train", "evaluate"):
-        assert pipeline[stage]["matrix"] == {"classifier": "${classifiers}", "features": "${variants}"}
+        assert pipeline[stage]["matrix"] == {"classifier": "${classifiers}", "features": "${variants}", "seed": "${seeds}"}
+        assert "${item.seed}" in pipeline[stage]["cmd"]
         assert {"data/base", "data/${item.features}"} <= set(pipeline[stage]["deps"])
-    assert "classifiers.${item.classifier}" in pipeline["train"]["params"]
+    assert "classifiers.${item.classifier}" in pipeline["train"]["params"] and "--seed ${item.seed}" in pipeline["train"]["cmd"]
 
 
 def test_the_bring_your_own_model_example_in_the_docs_runs(tiny_store, monkeypatch):

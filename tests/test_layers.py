@@ -18,9 +18,10 @@ def test_mean_and_max_over_tokens_ignore_left_padding():
 
 
 def test_pooled_reads_the_embedding_in_both_variants_and_elmo_is_its_only_difference():
-    train = TrainParams(embedding_dim=6, learning_rate=1e-3, batch_size=2, epochs=1, patience=0)
+    train = TrainParams(embedding_dim=6, learning_rate=1e-3, batch_size=2, epochs=1, patience=0, elmo_dropout=0.5)
     base = build_classifier("pooled", {}, train, maxlen=4, vocab_size=10, elmo_shape=None)
     elmo = build_classifier("pooled", {}, train, maxlen=4, vocab_size=10, elmo_shape=(5,))
     assert base.get_layer("embedding").output.shape[-1] == 6 and elmo.get_layer("embedding").output.shape[-1] == 6
     assert base.get_layer("positive").kernel.shape == (2 * 6, 1)  # mean and max of the Embedding
     assert elmo.get_layer("positive").kernel.shape == (2 * (6 + 5), 1)  # of the Embedding next to ELMo
+    assert elmo.get_layer("elmo_dropout").rate == 0.5 and "elmo_dropout" not in [layer.name for layer in base.layers]

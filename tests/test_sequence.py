@@ -116,17 +116,14 @@ def test_mismatched_lengths_are_refused(features):
         ReviewSequence(row_ids(3), np.zeros(3), features, batch_size=2, shuffle=False)
 
 
-def test_the_readme_example_gives_aligned_batches(tiny_store, tiny_splits, monkeypatch):
-    """The ```python block of the README's "The feature store", run on the tiny store."""
-    import re
+def test_the_docs_feature_store_example_gives_aligned_batches(tiny_store, tiny_splits, monkeypatch):
+    """The ```python block of docs/classifiers.md's "The feature store", run on the tiny store."""
+    from test_classifiers import doc_example
 
-    from conftest import REPO
-
-    section = (REPO / "README.md").read_text().split("### The feature store\n", 1)[1].split("\n## ", 1)[0]
-    (example,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    example = doc_example("The feature store")
     monkeypatch.chdir(tiny_store)  # the example's paths are relative to the repository root
     namespace = {}
-    exec(compile(example, "README.md", "exec"), namespace)
+    exec(compile(example, "docs/classifiers.md", "exec"), namespace)
     ids, elmo, labels = namespace["ids"], namespace["elmo"], namespace["labels"]
     split = tiny_splits["train"]
     assert ids.dtype == np.int32 and elmo.dtype == np.float16 and labels.dtype == np.float32
