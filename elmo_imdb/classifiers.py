@@ -14,7 +14,9 @@ trained and scored the same way. Adding one takes a builder here and its line in
   [⊕ ELMo]; trains in seconds, a floor for the others.
 
 Every ELMo variant is its base model with the ELMo vectors next to the Embedding, so the two
-variants of a classifier differ in the ELMo input only. Ids and features are left-padded with
+variants of a classifier differ in the ELMo input only; the ELMo vectors enter at the norm of an
+Embedding row (:class:`~elmo_imdb.layers.ScaleNorm`: a biLM's vectors are some thirty times
+larger and would otherwise drown the Embedding) and through ``train.elmo_dropout``. Ids and features are left-padded with
 id 0 and zero vectors: pooling masks padding by the ids, so short reviews are not diluted
 towards zero. When the cache holds all three ELMo
 layers per token (``embed.output: layers``), a :class:`~elmo_imdb.layers.ScalarMix` learns
@@ -23,15 +25,17 @@ their task-specific mix first, and every classifier sees one vector per token as
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import keras
 
-from elmo_imdb.layers import MeanAndMaxOverTokens, ScalarMix
+from elmo_imdb.layers import MeanAndMaxOverTokens, ScalarMix, ScaleNorm
 from elmo_imdb.params import Float, Int, ParamsError, TrainParams, check_arguments
 
 # name (= its line in params.yaml's `classifiers`) -> the function that builds it
 CLASSIFIERS = {}
+EMBEDDING_INIT = 0.05  # the Embedding starts uniform in [-0.05, 0.05] (Keras' default, made explicit)
 
 
 def classifier(builder):
@@ -53,13 +57,18 @@ class Tokens:
 
     def embedding(self) -> keras.KerasTensor:
         """The learned Embedding of the ids, ``[B, T, embedding_dim]``."""
-        return keras.layers.Embedding(self.vocab_size, self.embedding_dim, name="embedding")(self.ids)
+        initializer = keras.initializers.RandomUniform(-EMBEDDING_INIT, EMBEDDING_INIT)
+        return keras.layers.Embedding(self.vocab_size, self.embedding_dim, embeddings_initializer=initializer, name="embedding")(self.ids)
 
     def vectors(self) -> keras.KerasTensor:
-        """The Embedding, concatenated with the ELMo vectors of the same positions when given."""
+        """The Embedding, concatenated with the ELMo vectors of the same positions when given:
+        scaled to the norm of an Embedding row at initialisation (a learned norm,
+        :class:`~elmo_imdb.layers.ScaleNorm`), then dropout ``elmo_dropout``."""
         if self.elmo is None:
             return self.embedding()
-        elmo = keras.layers.Dropout(self.elmo_dropout, name="elmo_dropout")(self.elmo)
+        row_norm = EMBEDDING_INIT * math.sqrt(self.embedding_dim / 3)  # sqrt(E[sum of dim uniform(-a, a)^2])
+        elmo = ScaleNorm(row_norm, name="elmo_scale_norm")(self.elmo)
+        elmo = keras.layers.Dropout(self.elmo_dropout, name="elmo_dropout")(elmo)
         return keras.layers.Concatenate(name="embedding_and_elmo")([self.embedding(), elmo])
 
 
