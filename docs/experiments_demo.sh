@@ -44,7 +44,7 @@ show() {  # the command, then its output without TensorFlow's log lines
 }
 {
     show dvc exp run -n bilstm64 -S classifiers.bilstm.lstm_units=64
-    show dvc exp show --md --drop '.*' --keep 'Experiment|.*lstm_units|results/bilstm-(base|elmo_google|elmo_imdb)/(train.json:mean_epoch_time_s|test/metrics.json:accuracy)'
+    show dvc exp show --md --drop '.*' --keep 'Experiment|.*lstm_units|results/bilstm-(base|elmo_google|elmo_imdb)-[0-9]+/(train.json:mean_epoch_time_s|test/metrics.json:accuracy)'
     show dvc metrics diff --md
     show dvc plots diff -o "$WORK/plots_diff"
     git checkout -q -- params.yaml dvc.lock
@@ -53,6 +53,6 @@ show() {  # the command, then its output without TensorFlow's log lines
     show dvc queue status
     show dvc exp run --run-all
     show dvc queue status
-    show dvc exp show --md --drop '.*' --keep 'Experiment|.*cnn.filters|results/cnn-(base|elmo_google|elmo_imdb)/(train.json:mean_epoch_time_s|test/metrics.json:accuracy)'
+    show dvc exp show --md --drop '.*' --keep 'Experiment|.*cnn.filters|results/cnn-(base|elmo_google|elmo_imdb)-[0-9]+/(train.json:mean_epoch_time_s|test/metrics.json:accuracy)'
 } > "$WORK/output.txt"
 echo "output: $WORK/output.txt, plots: $WORK/plots_diff/index.html"

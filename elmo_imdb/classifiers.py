@@ -15,8 +15,8 @@ trained and scored the same way. Adding one takes a builder here and its line in
 
 Every ELMo variant is its base model with the ELMo vectors next to the Embedding, so the two
 variants of a classifier differ in the ELMo input only; the ELMo vectors enter at the norm of an
-Embedding row (:class:`~elmo_imdb.layers.ScaleNorm`: a biLM's vectors are some thirty times
-larger and would otherwise drown the Embedding) and through ``train.elmo_dropout``. Ids and features are left-padded with
+Embedding row (:class:`~elmo_imdb.layers.ScaleNorm`: the IMDB biLM's vectors are some 25
+times larger than a trained Embedding row and would otherwise drown the Embedding). Ids and features are left-padded with
 id 0 and zero vectors: pooling masks padding by the ids, so short reviews are not diluted
 towards zero. When the cache holds all three ELMo
 layers per token (``embed.output: layers``), a :class:`~elmo_imdb.layers.ScalarMix` learns
@@ -53,7 +53,6 @@ class Tokens:
     elmo: keras.KerasTensor | None
     vocab_size: int
     embedding_dim: int
-    elmo_dropout: float = 0.0
 
     def embedding(self) -> keras.KerasTensor:
         """The learned Embedding of the ids, ``[B, T, embedding_dim]``."""
@@ -61,14 +60,13 @@ class Tokens:
         return keras.layers.Embedding(self.vocab_size, self.embedding_dim, embeddings_initializer=initializer, name="embedding")(self.ids)
 
     def vectors(self) -> keras.KerasTensor:
-        """The Embedding, concatenated with the ELMo vectors of the same positions when given:
-        scaled to the norm of an Embedding row at initialisation (a learned norm,
-        :class:`~elmo_imdb.layers.ScaleNorm`), then dropout ``elmo_dropout``."""
+        """The Embedding, concatenated with the ELMo vectors of the same positions when given,
+        these scaled to the norm of an Embedding row at initialisation (a learned norm,
+        :class:`~elmo_imdb.layers.ScaleNorm`)."""
         if self.elmo is None:
             return self.embedding()
         row_norm = EMBEDDING_INIT * math.sqrt(self.embedding_dim / 3)  # sqrt(E[sum of dim uniform(-a, a)^2])
         elmo = ScaleNorm(row_norm, name="elmo_scale_norm")(self.elmo)
-        elmo = keras.layers.Dropout(self.elmo_dropout, name="elmo_dropout")(elmo)
         return keras.layers.Concatenate(name="embedding_and_elmo")([self.embedding(), elmo])
 
 
@@ -132,7 +130,7 @@ def build_classifier(
     ids = keras.Input(shape=(maxlen,), dtype="int32", name="ids")
     elmo_in = None if elmo_shape is None else keras.Input(shape=(maxlen, *elmo_shape), dtype="float32", name="elmo")
     elmo = ScalarMix(name="elmo_scalar_mix")(elmo_in) if elmo_shape is not None and len(elmo_shape) == 2 else elmo_in
-    outputs = CLASSIFIERS[name](Tokens(ids, elmo, vocab_size, train.embedding_dim, train.elmo_dropout), **hyper)
+    outputs = CLASSIFIERS[name](Tokens(ids, elmo, vocab_size, train.embedding_dim), **hyper)
     model = keras.Model(ids if elmo is None else [ids, elmo_in], outputs, name=name if elmo is None else f"{name}_elmo")
     model.compile(
         optimizer=keras.optimizers.Adam(train.learning_rate),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from elmo_imdb.console import hide_tensorflow_startup_lines
+from elmo_imdb.console import hide_tensorflow_startup_lines, show_all_output
 from elmo_imdb.errors import PipelineError
 from elmo_imdb.params import load_params
 
@@ -31,6 +31,7 @@ def print_device(work: str) -> None:
     import tensorflow as tf  # here, not at the top: stages without TensorFlow stay fast to start
 
     gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+    show_all_output()  # TensorFlow's start-up is over: nothing is filtered from here on
     print(f"{work} runs on {', '.join(gpus) or 'the CPU'}")
 
 

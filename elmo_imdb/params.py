@@ -126,10 +126,6 @@ class TrainParams:
     batch_size: int = _spec("reviews per training batch", min=1)
     epochs: int = _spec("upper bound on epochs; early stopping usually ends sooner", min=1)
     patience: int = _spec("epochs without a better validation loss before stopping", min=0)
-    elmo_dropout: float = _spec(
-        "dropout on the ELMo vectors where a classifier reads them, next to the Embedding (the ELMo paper's "
-        "regulariser); not used by base", min=0.0, max=0.99,
-    )
 
 
 @dataclass(frozen=True)
@@ -149,6 +145,7 @@ class Params:
         "one training run of every classifier and feature set per seed (weights, dropout, batch "
         "order): results are means and spreads over them",
         min=0,
+        max=2**32 - 1,
     )
     classifiers: dict[str, dict] = _spec(
         "one line per classifier of elmo_imdb.classifiers: its hyperparameters (checked by check_arguments)"

@@ -10,10 +10,10 @@ How it trains, and why (docs/pretraining.md has the measurements):
 
 * Adam, learning rate 0.001, gradients clipped to a global norm of 10 (bilm-tf's clipping).
   bilm-tf's Adagrad (learning rate 0.2, accumulators starting at 1.0) was tried first and
-  learned several times slower in this budget of about 2,500 steps: with accumulators at 1.0
+  learned far slower in a budget of a few thousand steps: with accumulators at 1.0
   and small gradients it is plain SGD at 0.2 for a long time;
-* no dropout: the budget is about one pass over the corpus, so no example is seen often
-  enough to be memorised (held-out and training loss stay together);
+* no dropout: the budget (24 M tokens by default) is about 1.24 passes over the corpus, so no
+  window is seen often enough to be memorised (the held-out perplexity keeps falling);
 * batches of ``batch_size`` windows of at most ``window`` tokens from zero states: exactly
   how the embed stage will run the biLM.
 
@@ -150,7 +150,7 @@ class Pretraining:
                 "corpus (other reviews, window, vocabulary or held-out slice)" if key == "corpus" else key
                 for key in differences
             )
-        step, seen = state["step"], state["tokens_seen"]
+        step, seen = state.get("step", 0), state.get("tokens_seen", 0)  # absent in records of older code
         if step and seen - int(self.corpus.train.lengths[self._rows(step - 1)].sum()) >= tokens:
             return (
                 f"starting over: the checkpoint has trained on {seen:,} tokens, past pretrain.tokens={tokens:,} "

@@ -30,14 +30,15 @@ class NoRunsError(PipelineError):
     """There is nothing to summarise yet."""
 
 
-def collect_runs(results_dir: str | Path) -> dict[str, dict]:
+def collect_runs(results_dir: str | Path, names: set[str] | None = None) -> dict[str, dict]:
     """``{run: {classifier, variant, seed, test_accuracy, test_roc_auc, mean_epoch_time_s,
     epochs, best_epoch}}`` for every run folder under ``results_dir`` that has been trained and
-    evaluated."""
+    evaluated and, when ``names`` is given, is one of them (DVC leaves the folders of runs no
+    longer in params.yaml behind: they must not count)."""
     runs = {}
     for train_json in sorted(Path(results_dir).glob("*/train.json")):
         metrics_json = train_json.parent / "test" / "metrics.json"
-        if not metrics_json.is_file():
+        if not metrics_json.is_file() or (names is not None and train_json.parent.name not in names):
             continue
         trained = json.loads(train_json.read_text())
         tested = json.loads(metrics_json.read_text())
@@ -149,10 +150,15 @@ def plot_summary(groups: dict[str, dict], path: str | Path) -> None:
         fig.savefig(tmp, format="png", dpi=100)
 
 
-def write_summary(results_dir: str | Path, out_dir: str | Path) -> dict[str, dict]:
+def run_names(classifiers, variants, seeds) -> set[str]:
+    """The run folders params.yaml asks for: ``<classifier>-<variant>-<seed>`` (dvc.yaml's matrix)."""
+    return {f"{c}-{v}-{s}" for c in classifiers for v in variants for s in seeds}
+
+
+def write_summary(results_dir: str | Path, out_dir: str | Path, names: set[str] | None = None) -> dict[str, dict]:
     """Write ``summary.json`` (``{"runs": ..., "groups": ...}``), ``results.md`` and
-    ``summary.png`` to ``out_dir``; return the groups."""
-    runs = collect_runs(results_dir)
+    ``summary.png`` to ``out_dir`` for the runs of ``names`` (all when None); return the groups."""
+    runs = collect_runs(results_dir, names)
     if not runs:
         raise NoRunsError(f"no trained and evaluated runs under {results_dir}; run `dvc repro` first")
     groups = group_runs(runs)

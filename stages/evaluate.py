@@ -17,7 +17,7 @@ from elmo_imdb.sequence import open_sequence
 
 def main(args, params):
     cli.print_device("evaluation")
-    model = keras.models.load_model(require_file(args.model, "train"))
+    model = keras.models.load_model(require_file(args.model, f"train@{args.model.stem}"))
     elmo = None if args.variant == "base" else args.elmo or Path("data") / args.variant
     test = open_sequence("test", args.prepared, args.base, elmo, params.train.batch_size)
     print(write_reports(args.results, test.labels, predict(model, test)))

@@ -48,7 +48,7 @@ if __name__ == "__main__":
     parser.add_argument("archive", type=Path, help="aclImdb_v1.tar.gz or an extracted aclImdb/ folder")
     parser.add_argument("prepared", type=Path, help="folder of the prepared splits (the train split's reviews join the corpus)")
     parser.add_argument("out", type=Path, help="folder for options.json, weights.hdf5 and vocab.txt")
-    parser.add_argument("--metrics", type=Path, default=Path("results/pretrain"), help="folder for metrics.json and curve.tsv (default: %(default)s)")
+    parser.add_argument("--metrics", type=Path, default=Path("reports/pretrain"), help="folder for metrics.json and curve.tsv (default: %(default)s)")
     parser.add_argument(
         "--scratch",
         type=Path,

@@ -7,11 +7,12 @@ base: OUT/summary.json, the table OUT/results.md and the figure OUT/summary.png
 from pathlib import Path
 
 from elmo_imdb import cli
-from elmo_imdb.report import write_summary
+from elmo_imdb.report import run_names, write_summary
 
 
 def main(args, params):
-    for name, group in write_summary(args.results, args.out).items():
+    names = run_names(params.classifiers, params.variants, params.seeds)  # not the folders of runs dropped since
+    for name, group in write_summary(args.results, args.out, names).items():
         accuracy, gain = group["test_accuracy"], group.get("gain_over_base_points")
         print(f"{name}: test accuracy {accuracy['mean']:.4f} (sd {accuracy['sd']}, seeds {group['seeds']})"
               + ("" if gain is None else f", {gain['mean']:+.2f} points over base"))

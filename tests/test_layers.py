@@ -18,13 +18,13 @@ def test_mean_and_max_over_tokens_ignore_left_padding():
 
 
 def test_pooled_reads_the_embedding_in_both_variants_and_elmo_is_its_only_difference():
-    train = TrainParams(embedding_dim=6, learning_rate=1e-3, batch_size=2, epochs=1, patience=0, elmo_dropout=0.5)
+    train = TrainParams(embedding_dim=6, learning_rate=1e-3, batch_size=2, epochs=1, patience=0)
     base = build_classifier("pooled", {}, train, maxlen=4, vocab_size=10, elmo_shape=None)
     elmo = build_classifier("pooled", {}, train, maxlen=4, vocab_size=10, elmo_shape=(5,))
     assert base.get_layer("embedding").output.shape[-1] == 6 and elmo.get_layer("embedding").output.shape[-1] == 6
     assert base.get_layer("positive").kernel.shape == (2 * 6, 1)  # mean and max of the Embedding
     assert elmo.get_layer("positive").kernel.shape == (2 * (6 + 5), 1)  # of the Embedding next to ELMo
-    assert elmo.get_layer("elmo_dropout").rate == 0.5 and "elmo_dropout" not in [layer.name for layer in base.layers]
+    assert "elmo_scale_norm" not in [layer.name for layer in base.layers]
 
 
 def test_scale_norm_gives_every_vector_the_learned_norm_and_keeps_padding_zero(tmp_path):
@@ -44,7 +44,7 @@ def test_scale_norm_gives_every_vector_the_learned_norm_and_keeps_padding_zero(t
 
 
 def test_elmo_enters_at_the_norm_of_an_initial_embedding_row():
-    train = TrainParams(embedding_dim=300, learning_rate=1e-3, batch_size=2, epochs=1, patience=0, elmo_dropout=0.0)
+    train = TrainParams(embedding_dim=300, learning_rate=1e-3, batch_size=2, epochs=1, patience=0)
     model = build_classifier("cnn", {"filters": 2, "kernel_size": 3, "hidden_units": 2, "dropout": 0.0}, train,
                              maxlen=4, vocab_size=50, elmo_shape=(8,))
     ids = np.array([[0, 3, 7, 9]], dtype=np.int32)

@@ -91,7 +91,6 @@ def test_held_out_reviews_are_unlabelled_and_never_trained_on():
 def test_validation_and_test_text_never_reaches_the_corpus_under_another_file_name(tmp_path):
     unique = "Zyzzyva quokka marmoset axolotl"  # words no other review of the tiny archive holds
     files = tiny_dataset_files(n_per_class=10)
-    labelled = [name for name in files if name.startswith("train/pos/")]
     reviews = [Review("train", 1 if "/pos/" in n else 0, n, files[n].decode()) for n in files if n.startswith(("train/pos/", "train/neg/"))]
     val_name = prepare_splits(reviews + [Review("test", 1, "test/pos/0_9.txt", "x")], maxlen=16, val_size=4, seed=0)["val"].names[0]
     copies = {
@@ -105,7 +104,7 @@ def test_validation_and_test_text_never_reaches_the_corpus_under_another_file_na
     archive = make_tiny_archive(tmp_path / "dup.tar.gz", n_per_class=10, extra_files=copies)
     reviews, _ = read_reviews(archive)
     splits = prepare_splits(reviews, maxlen=16, val_size=4, seed=0)
-    assert val_name in splits["val"].names and labelled
+    assert val_name in splits["val"].names
     splits["train"].save(tmp_path / "train.h5")
     corpus = read_corpus(archive, tmp_path / "train.h5", window=8, vocab_size=5, heldout_reviews=2, seed=0)
     assert not set(unique.split()) & set(corpus.types)  # neither trained on nor held out

@@ -40,6 +40,18 @@ def test_summary_has_every_run_and_per_group_the_spread_over_seeds_and_the_gain_
     assert (tmp_path / "reports/summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_only_the_runs_params_asks_for_are_summarised(tmp_path):
+    from elmo_imdb.report import run_names
+
+    results = tmp_path / "results"
+    for run in ("cnn-base-1", "cnn-base-2", "cnn-base-3", "cnn-base"):  # seed 3 dropped from params; a folder of old code
+        fake_run(results, run, 0.8, 1.0)
+    names = run_names(["cnn"], ["base"], [1, 2])
+    assert names == {"cnn-base-1", "cnn-base-2"}
+    assert set(collect_runs(results, names)) == names
+    assert write_summary(results, tmp_path / "reports", names)["cnn-base"]["seeds"] == [1, 2]
+
+
 def test_no_runs_is_a_clear_error(tmp_path):
     assert collect_runs(tmp_path) == {}
     with pytest.raises(NoRunsError, match="run `dvc repro` first"):
