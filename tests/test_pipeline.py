@@ -112,7 +112,8 @@ def test_a_classifier_param_reruns_only_that_classifier(pipeline):
     set_params(work, classifiers={"bilstm": {"lstm_units": 6}})
     again = dvc(work, "repro")
     assert stages_run(again) == {f"{stage}@bilstm-{variant}" for stage in ("train", "evaluate") for variant in VARIANTS} | {"summarize"}
-    set_params(work, embed={"batch_size": 3})  # speed only: must not invalidate the features
+    # speed only: must not invalidate the features (nothing runs, so no cluster is needed at `auto`)
+    set_params(work, embed={"batch_size": 3, "workers": 4, "cluster": "auto", "gpus_per_worker": 0.5})
     assert stages_run(dvc(work, "repro")) == set()
 
 
