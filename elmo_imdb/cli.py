@@ -28,11 +28,16 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def print_device(work: str) -> None:
     """Say where TensorFlow will run ``work``: the GPUs it sees, or the CPU."""
+    print(f"{work} runs on {device()}")
+
+
+def device() -> str:
+    """Where TensorFlow runs in this process: the GPUs it sees, or ``the CPU``."""
     import tensorflow as tf  # here, not at the top: stages without TensorFlow stay fast to start
 
-    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+    gpus = ", ".join(gpu.name for gpu in tf.config.list_logical_devices("GPU")) or "the CPU"
     show_all_output()  # TensorFlow's start-up is over: nothing is filtered from here on
-    print(f"{work} runs on {', '.join(gpus) or 'the CPU'}")
+    return gpus
 
 
 def run(main, args: argparse.Namespace) -> None:

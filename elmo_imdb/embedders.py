@@ -15,7 +15,9 @@ positions at zero. Besides any single output of the module, they can return ``la
 three biLM layers of every token, ``[B, T, 3, dim]`` (:func:`select_output`), for a classifier
 to mix itself. :func:`embed_blocks` walks a prepared split in contiguous blocks of rows,
 batches reviews of similar length inside each block (less padding, fewer wasted FLOPs), and
-returns each block left-padded like the prepared split, ready to be stored.
+returns each block left-padded like the prepared split, ready to be stored. A block is the
+unit of work: :mod:`elmo_imdb.cluster` hands the same blocks (:func:`split_blocks`) to Ray
+workers, which run the same :func:`embed_block` on them.
 TensorFlow places the work on a GPU when it sees one.
 """
 
@@ -130,14 +132,33 @@ def embed_blocks(
     """Yield ``(first_row, vectors)`` for consecutive blocks of BLOCK_ROWS rows of ``split``,
     from ``first_row`` (a block boundary, or the end when only finishing is left, to resume),
     with a progress bar. Block boundaries and the batches inside a block depend only on the
-    split and ``batch_size``, so a resumed run computes exactly what an uninterrupted one would."""
+    split and ``batch_size``, so a resumed run computes exactly what an uninterrupted one would
+    (and so does a Ray worker given the same block: :mod:`elmo_imdb.cluster`)."""
+    blocks = split_blocks(split, first_row)
+    yield from with_progress(((start, embed_block(embedder, block, batch_size, shape)) for start, block in blocks), split, first_row)
+
+
+def split_blocks(split: PreparedSplit, first_row: int = 0) -> Iterator[tuple[int, PreparedSplit]]:
+    """``(first_row, block)`` for the blocks of BLOCK_ROWS rows of ``split`` from ``first_row``,
+    each block a split of its own (its rows' tokens, labels, names; the same ``maxlen``)."""
     if first_row % BLOCK_ROWS and first_row != len(split):
         raise ValueError(f"first_row {first_row} is not a multiple of {BLOCK_ROWS}")
+    for start in range(first_row, len(split), BLOCK_ROWS):
+        end = min(start + BLOCK_ROWS, len(split))
+        yield start, PreparedSplit(split.tokens[start:end], split.labels[start:end], split.names[start:end], split.maxlen)
+
+
+def with_progress(blocks: Iterator[tuple[int, np.ndarray]], split: PreparedSplit, first_row: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``blocks`` of ``split``'s rows, from ``first_row`` on, counted on a progress bar as they come."""
     with tqdm(total=len(split), initial=first_row, unit="review", desc="ELMo", smoothing=0.05) as progress:
-        for start in range(first_row, len(split), BLOCK_ROWS):
-            rows = np.arange(start, min(start + BLOCK_ROWS, len(split)))
-            yield start, embed_rows(embedder, split, rows, batch_size, shape)
-            progress.update(len(rows))
+        for start, vectors in blocks:
+            yield start, vectors
+            progress.update(len(vectors))
+
+
+def embed_block(embedder, block: PreparedSplit, batch_size: int, shape: tuple[int, ...]) -> np.ndarray:
+    """float32 ``[len(block), maxlen, *shape]``: :func:`embed_rows` of every row of ``block``."""
+    return embed_rows(embedder, block, np.arange(len(block)), batch_size, shape)
 
 
 def embed_rows(embedder, split: PreparedSplit, rows: np.ndarray, batch_size: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -12,7 +12,9 @@ HDF5 layout of ``data/elmo/<split>.h5`` (this module is the only code that knows
               output                the module output stored (``elmo`` by default)
               dtype, maxlen, vector_shape
               prepared_fingerprint  fingerprint of the prepared split the rows come from
-              complete              written last; a file without it is unfinished
+              complete              false until the file is finished, then true (set in
+                                    place, so a file's bytes do not depend on how many runs
+                                    wrote it); a file without it is unfinished
 
 Chunks hold whole rows, CHUNK_ROWS at a time, uncompressed: the training Sequence shuffles
 chunks and reads a batch as a few whole chunks, one contiguous read each. Ten rows (1.6 MB in
@@ -72,7 +74,9 @@ class ResumableFeatures:
     The chunk cache is off (blocks are whole chunks, nothing to gain): a write that fails, on a
     full disk say, then leaves no dirty chunk behind for HDF5 to retry (and crash on) at exit.
     :meth:`finish` marks the file complete and renames it to ``path`` (atomic), so the real
-    name only ever holds a finished file.
+    name only ever holds a finished file. The ``complete`` attribute exists from the start and
+    is set in place, so no run moves metadata: a file resumed any number of times is, byte for
+    byte, the file of an uninterrupted run, and DVC sees the same output.
 
     Use as a context manager; :meth:`resume` tells where to continue.
     """
@@ -137,7 +141,7 @@ class ResumableFeatures:
         """Mark the file complete and move it to its real name."""
         if self.rows_done != self.n_rows:
             raise ValueError(f"{self.path.name}: {self.rows_done} of {self.n_rows} rows stored; cannot finish")
-        self._file.attrs["complete"] = True
+        self._file.attrs.modify("complete", True)  # in place: no metadata moves, whichever run finishes
         self._sync()
         self._close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +183,7 @@ class ResumableFeatures:
             fill_time="never",  # every row is written before the file is complete
             track_times=False,
         )
-        self._file.attrs.update(asdict(self.identity))
+        self._file.attrs.update({**asdict(self.identity), "complete": False})
         self._sync()
         self.rows_done = 0
         self._record_progress()

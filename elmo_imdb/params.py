@@ -99,6 +99,20 @@ class EmbedParams:
     )
     dtype: str = _spec("storage dtype of the cached vectors", choices=("float16", "float32"))
     batch_size: int = _spec("reviews per ELMo call (speed and memory only, not the values)", min=1)
+    workers: int = _spec(
+        "ELMo processes: 1 runs ELMo in the stage itself, as before; more run it on that many Ray "
+        "workers (elmo_imdb/cluster.py, docs/scaling.md). Speed only: the features are the same",
+        min=1,
+    )
+    cluster: str | None = _spec(
+        "the Ray cluster of the workers: null starts a local one on this machine, for the stage's run "
+        "only; an address (`auto`, `host:6379`) joins a running cluster, with any `workers`. Speed only"
+    )
+    gpus_per_worker: float = _spec(
+        "GPUs each Ray worker reserves: 0 for CPU workers, 1 for a GPU each, 0.5 for two workers "
+        "sharing one (the stage's own process, `workers: 1` without a cluster, uses any GPU it sees)",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)

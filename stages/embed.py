@@ -5,10 +5,13 @@ MODEL is a folder holding a published-format options.json + weights.hdf5 (the bi
 pretrain stage, or AllenNLP's downloads), or else a TF-Hub handle or module folder
 (google/elmo/3). This is the expensive stage (see README: an hour or more on a CPU for the
 full-size model, minutes on a GPU); TensorFlow uses a GPU when it sees one. `embed.batch_size`
-changes speed and memory only. Interrupt it at any moment: the next run continues from the
-last stored block.
+changes speed and memory only. So do `embed.workers` and `embed.cluster`: with more than one
+worker, or a cluster, ELMo runs on Ray workers and this process writes what they compute
+(elmo_imdb/cluster.py, docs/scaling.md). Interrupt it at any moment: the next run continues
+from the last stored block.
 """
 
+from functools import partial
 from pathlib import Path
 
 from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the console
@@ -20,8 +23,20 @@ from elmo_imdb.prepared import SPLITS, PreparedSplit
 def main(args, params):
     p = params.embed
     splits = {name: PreparedSplit.load(args.prepared / f"{name}.h5") for name in SPLITS}
-    cli.print_device("ELMo")
-    embedder = load_embedder(args.model, p.output)
+    if p.workers == 1 and p.cluster is None:
+        cli.print_device("ELMo")
+        embedder = load_embedder(args.model, p.output)
+        store(args, p, splits, embedder, partial(embed_blocks, embedder))
+    else:
+        from elmo_imdb.cluster import RayEmbedder  # Ray only when asked for: `workers: 1` runs without it
+
+        with RayEmbedder(args.model, p) as embedder:
+            store(args, p, splits, embedder, embedder.blocks)
+
+
+def store(args, p, splits, embedder, blocks):
+    """Every split's features, block by block from where a previous run stopped, as ``blocks``
+    (:func:`embed_blocks` with ``embedder``, or the Ray workers') computes them."""
     shape = vector_shape(embedder)
     scratch = args.scratch or Path("data/elmo.partial") / args.out.name
     for name, split in splits.items():
@@ -36,7 +51,7 @@ def main(args, params):
         print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
         with ResumableFeatures(args.out / f"{name}.h5", scratch, len(split), identity) as features:
             first_row = features.resume()
-            for start, vectors in embed_blocks(embedder, split, p.batch_size, shape, first_row):
+            for start, vectors in blocks(split, p.batch_size, shape, first_row):
                 features.write(start, vectors)
             features.finish()
 

@@ -44,6 +44,20 @@ def tiny_hub_module(tmp_path_factory) -> Path:
     return build_tiny_hub_module(tmp_path_factory.mktemp("elmo") / "tiny_elmo", seed=0)
 
 
+def write_random_splits(folder: Path, n_train: int) -> None:
+    """Prepared splits of random words for the embed stage (``n_train`` train, 30 val and 30
+    test reviews of 0 to 12 tokens, maxlen 12) in ``folder``: cheap rows in any number."""
+    import numpy as np
+
+    from elmo_imdb.prepared import PreparedSplit
+
+    rng = np.random.default_rng(0)
+    words = [f"word{i}" for i in range(300)] + ["!", "n't", "Amélie"]
+    for name, n in (("train", n_train), ("val", 30), ("test", 30)):
+        tokens = [list(rng.choice(words, size=rng.integers(0, 13))) for _ in range(n)]
+        PreparedSplit(tokens, rng.integers(0, 2, n).astype(np.int8), [f"{name}/{i}" for i in range(n)], 12).save(folder / f"{name}.h5")
+
+
 def store_features(path: Path, vectors, identity) -> Path:
     """Write a complete features file holding ``vectors``, the way the embed stage does."""
     from elmo_imdb.features import ResumableFeatures

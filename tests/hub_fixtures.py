@@ -16,6 +16,10 @@ are made of hashed-token lookups (a fixed random table per layer) so that they a
 deterministic and different per token; ``lstm_outputs2`` is the running mean of
 ``lstm_outputs1``, so it depends on context. Positions past ``sequence_len`` are zero, and
 ``elmo`` is the plain mean of the three layers, as elmo/3 with its initial weights.
+
+With ``batch_dependent``, ``lstm_outputs2`` (and so ``elmo``) also adds the mean of
+``lstm_outputs1`` over the whole padded batch: like ``google/elmo/3``, a review's vectors then
+depend on what shares its batch and on the batch's padded width.
 """
 
 from pathlib import Path
@@ -27,7 +31,7 @@ BUCKETS = 97
 MODULE_DEF_FORMAT_V3 = b"\x08\x03"  # tensorflow_hub's ModuleDef proto: field 1 (format) = 3 (FORMAT_V3)
 
 
-def build_tf1_hub_module(path: Path, width: int = 1024, seed: int = 0) -> Path:
+def build_tf1_hub_module(path: Path, width: int = 1024, seed: int = 0, batch_dependent: bool = False) -> Path:
     """Write the module to ``path`` (a new folder) and return ``path``."""
     rng = np.random.default_rng(seed)
     tables = {
@@ -43,11 +47,11 @@ def build_tf1_hub_module(path: Path, width: int = 1024, seed: int = 0) -> Path:
         words = tf.strings.split(strings)
         signatures = {
             "tokens": v1.saved_model.predict_signature_def(
-                {"tokens": tokens, "sequence_len": sequence_len}, _outputs(tokens, sequence_len, tables)
+                {"tokens": tokens, "sequence_len": sequence_len}, _outputs(tokens, sequence_len, tables, batch_dependent)
             ),
             "default": v1.saved_model.predict_signature_def(
                 {"strings": strings},
-                _outputs(words.to_tensor(default_value=""), tf.cast(words.row_lengths(), tf.int32), tables),
+                _outputs(words.to_tensor(default_value=""), tf.cast(words.row_lengths(), tf.int32), tables, batch_dependent),
             ),
         }
         with v1.Session(graph=graph) as session:
@@ -59,13 +63,15 @@ def build_tf1_hub_module(path: Path, width: int = 1024, seed: int = 0) -> Path:
     return Path(path)
 
 
-def _outputs(tokens, sequence_len, tables):
+def _outputs(tokens, sequence_len, tables, batch_dependent):
     mask = tf.sequence_mask(sequence_len, tf.shape(tokens)[1], dtype=tf.float32)[..., tf.newaxis]
     ids = tf.strings.to_hash_bucket_fast(tokens, BUCKETS)
     word_emb = tf.gather(tf.constant(tables["word_emb"]), ids) * mask
     lstm1 = tf.gather(tf.constant(tables["lstm_outputs1"]), ids) * mask
     steps = tf.cast(tf.range(1, tf.shape(tokens)[1] + 1), tf.float32)[tf.newaxis, :, tf.newaxis]
     lstm2 = tf.cumsum(lstm1, axis=1) / steps * mask
+    if batch_dependent:
+        lstm2 += tf.reduce_mean(lstm1, axis=[0, 1]) * mask
     elmo = (tf.concat([word_emb, word_emb], axis=-1) + lstm1 + lstm2) / 3
     n_real = tf.cast(tf.maximum(sequence_len, 1), tf.float32)[:, tf.newaxis]
     return {

@@ -96,3 +96,17 @@ def test_publish_results_without_markers_changes_nothing(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "publish_results.py")], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode != 0 and "README has no results markers" in result.stderr
     assert (tmp_path / "README.md").read_text() == "# no markers\n" and not (tmp_path / "docs").exists()
+
+
+@pytest.mark.slow
+def test_embed_scaling_times_every_way_and_the_writer(tiny_splits, tmp_path):
+    tiny_splits["train"].save(tmp_path / "train.h5")
+    out = tmp_path / "scaling.json"
+    run_benchmark("embed_scaling", str(tmp_path / "train.h5"), "--options", "imdb_tiny", "--rounds", "1",
+                  "--writer-dims", "32", "--writer-blocks", "1", "--out", str(out))
+    results = json.loads(out.read_text())
+    ways = ("in_process", "ray_1", "ray_2_pinned", "ray_1_pinned")
+    assert results["reviews"] == len(tiny_splits["train"]) and results["elmo"] == "imdb_tiny (random weights)"
+    assert all(results["tokens_s"][way]["mean"] > 0 for way in ways)
+    assert results["files_compared_to_in_process_round_1"] == {way: [{"identical": True}] for way in ways}
+    assert results["writer_mb_s"]["32"]["mean"] > 0 and results["workers_the_writer_feeds"]["32"] > 0

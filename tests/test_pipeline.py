@@ -123,8 +123,10 @@ def test_a_classifier_param_reruns_only_that_classifier(pipeline):
     again = dvc(work, "repro")
     assert stages_run(again) == {f"{stage}@bilstm-{variant}-{seed}" for stage in ("train", "evaluate") for variant in VARIANTS
                                  for seed in SEEDS} | {"summarize"}
-    set_params(work, embed={"batch_size": 3})  # speed only: must not invalidate the features
+    # speed only: must not invalidate the features (nothing runs, so no cluster is needed at `auto`)
+    set_params(work, embed={"batch_size": 3, "workers": 4, "cluster": "auto", "gpus_per_worker": 0.5})
     assert stages_run(dvc(work, "repro")) == set()
+    set_params(work, embed={"workers": 1, "cluster": None, "gpus_per_worker": 0})  # the later tests embed in the stage itself
 
 
 def test_changing_max_features_does_not_rerun_elmo(pipeline):

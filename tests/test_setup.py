@@ -20,6 +20,13 @@ def test_gpu_switch_installs_tensorflows_cuda_build():
     assert "GPU=1" in (REPO / "README.md").read_text()
 
 
+def test_ray_is_an_extra_that_make_installs():
+    """The embed stage's Ray workers need Ray; `workers: 1` does not. `make` installs the test extra."""
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert any(dep.startswith("ray>=") for dep in extras["cluster"]) and any(dep.startswith("ray>=") for dep in extras["test"])
+    assert not any(dep.startswith("ray") for dep in PYPROJECT["project"]["dependencies"])
+
+
 def test_every_declared_dependency_is_imported_somewhere():
     sources = "\n".join(p.read_text() for folder in ("elmo_imdb", "stages") for p in (REPO / folder).rglob("*.py"))
     module_of = {"pyyaml": "yaml", "scikit-learn": "sklearn", "tensorflow-hub": "tensorflow_hub"}
