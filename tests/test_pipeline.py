@@ -188,7 +188,8 @@ def test_a_features_row_is_the_module_output_at_the_left_padded_positions(pipeli
 def test_the_main_command_builds_only_the_listed_variants(pipeline):
     """`make repro` offline with variants [base, elmo_imdb]: nothing asks for google/elmo/3."""
     work, _ = pipeline
-    recipe = subprocess.run(["make", "-n", "repro", "INSTALLED="], cwd=work, capture_output=True, text=True, check=True)
+    recipe = subprocess.run(["make", "--no-print-directory", "-n", "repro", "INSTALLED="], cwd=work,  # no "Entering/Leaving"
+                            capture_output=True, text=True, check=True)                               # lines under `make test`
     command = recipe.stdout.strip().splitlines()[-1].split()
     assert command[:2] == ["dvc", "repro"]
     planned = {}
