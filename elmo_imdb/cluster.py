@@ -50,6 +50,7 @@ import tensorflow as tf
 import elmo_imdb
 from elmo_imdb import cli
 from elmo_imdb.embedders import embed_block, load_embedder, split_blocks, vector_shape, with_progress
+from elmo_imdb.console import show_all_output
 from elmo_imdb.errors import PipelineError
 from elmo_imdb.params import EmbedParams
 from elmo_imdb.prepared import PreparedSplit
@@ -195,6 +196,7 @@ class RayEmbedder:
             nodes = "; ".join(f"{d['where']}: {d['identity']}" for d in described)
             raise ClusterError(f"the workers loaded different models for the same path ({nodes}); every node must hold the same files")
         print(f"ELMo runs on {len(described)} Ray workers: " + "; ".join(d["where"] for d in described))
+        show_all_output()  # the stage's TensorFlow start-up is over, as after cli.print_device
         return identities.pop()
 
     def _get(self, ref):
