@@ -87,7 +87,7 @@ def main() -> None:
             "elmo": f"{args.options} ({'given weights' if args.weights else 'random weights'})",
             "batch_size": args.batch_size,
             "rounds": args.rounds,
-            "seconds": {name: [round(t, 2) for t in values] for name, values in times.items()},
+            "seconds": {name: [round(t, 4) for t in values] for name, values in times.items()},
             "speedup_per_round": [round(r, 3) for r in ratios],
             "speedup": spread(ratios, 3),
             "tokens_s": {name: spread([tokens / t for t in values], 1) for name, values in times.items()},

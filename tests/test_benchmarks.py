@@ -110,3 +110,28 @@ def test_embed_scaling_times_every_way_and_the_writer(tiny_splits, tmp_path):
     assert all(results["tokens_s"][way]["mean"] > 0 for way in ways)
     assert results["files_compared_to_in_process_round_1"] == {way: [{"identical": True}] for way in ways}
     assert results["writer_mb_s"]["32"]["mean"] > 0 and results["workers_the_writer_feeds"]["32"] > 0
+
+
+@pytest.mark.slow
+def test_token_cache_reports_every_round_its_spread_and_the_flop_bounds(tiny_splits, tmp_path):
+    split = tiny_splits["train"]
+    split.save(tmp_path / "train.h5")
+    out = tmp_path / "token_cache.json"
+    run_benchmark("token_cache", str(tmp_path / "train.h5"), "--options", "imdb_tiny", "--reviews", "12", "--rounds", "2", "--out", str(out))
+    results = json.loads(out.read_text())
+    assert len(split) > 12  # so that the benchmark's cut is tested
+    reviews = split.tokens[:12]
+    tokens = sum(len(review) for review in reviews)
+    distinct = len({token for review in reviews for token in review})
+    assert (results["reviews"], results["tokens"], results["distinct_tokens"]) == (12, tokens, distinct)
+    assert results["distinct_fraction"] == round(distinct / tokens, 4)
+    seconds = results["seconds"]
+    assert len(seconds["direct"]) == len(seconds["cached"]) == len(results["speedup_per_round"]) == 2
+    for ratio, d, c in zip(results["speedup_per_round"], seconds["direct"], seconds["cached"]):
+        # direct / cached of the same round, from the seconds before they were rounded to 4 digits
+        assert abs(ratio - d / c) <= d / c * (5e-5 / d + 5e-5 / c) + 5e-4
+    assert results["speedup"]["mean"] == pytest.approx(sum(results["speedup_per_round"]) / 2, abs=0.002)
+    assert results["speedup"]["min"] == min(results["speedup_per_round"]) and results["speedup"]["sd"] is not None
+    assert set(results["tokens_s"]) == {"direct", "cached"}
+    # caching can only remove char-CNN work: both bounds above 1, the LSTM-only one the larger
+    assert 1 < results["flop_bound"] <= results["lstm_only_flop_bound"]
