@@ -10,8 +10,9 @@ It reads reports/summary.json and reports/results.md (the summarize stage's outp
 pretrained biLM's reports/pretrain/metrics.json when there is one, and params.yaml, and writes
 
 * docs/results/results.json: every run and every group (mean, spread, each seed, gain over
-  base), the biLM's held-out perplexity, the params that made them, the commit they were made
-  with (``git describe --always --dirty``), the machine (CPU model, cores) and the date;
+  base), the biLM's held-out perplexity, the params that made them and which of them differ
+  from the commit's params.yaml, the commit they were made with, the machine (CPU model,
+  cores) and the date;
 * README.md: the table between the lines ``<!-- results: ... -->`` and ``<!-- /results -->``,
   with a line naming the commit, the machine and the date.
 """
@@ -45,9 +46,35 @@ def cpu_name() -> str:
     return platform.processor()
 
 
-def commit() -> str:
-    result = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True)
-    return result.stdout.strip() or "unknown"
+def _git(*args: str) -> str | None:
+    result = subprocess.run(["git", *args], capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+def commit(*ours: Path) -> str:
+    """The commit's short hash, ``-dirty`` when tracked files other than ``ours`` (params.yaml,
+    whose changes :func:`changed_params` lists, and what this script writes) differ from it."""
+    head = _git("rev-parse", "--short", "HEAD")
+    if head is None:
+        return "unknown"
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":(exclude){p.as_posix()}" for p in ours))
+    return head.strip() + ("-dirty" if dirty else "")
+
+
+def changed_params(params: dict, path: Path) -> list[str] | None:
+    """The dotted names of the params whose values differ from the commit's params.yaml (None
+    outside a git checkout), e.g. ``["fetch.local", "variants"]``."""
+    committed = _git("show", f"HEAD:./{path.as_posix()}")
+    if committed is None:
+        return None
+
+    def flat(tree, prefix=""):
+        if not isinstance(tree, dict):
+            return {prefix: tree}
+        return {k: v for key, value in tree.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+
+    ours, theirs = flat(params), flat(yaml.safe_load(committed))
+    return sorted(key.rstrip(".") for key in ours.keys() | theirs.keys() if ours.get(key) != theirs.get(key))
 
 
 def replace_table(readme: str, table: str, provenance: str) -> str:
@@ -68,12 +95,16 @@ def main() -> None:
     args = parser.parse_args()
 
     summary = json.loads((args.reports / "summary.json").read_text())
-    made = {"commit": commit(), "date": date.today().isoformat(),
+    params = yaml.safe_load(args.params.read_text())
+    made = {"commit": commit(args.params, args.readme, args.out), "params_changed": changed_params(params, args.params), "date": date.today().isoformat(),
             "machine": {"cpu": cpu_name(), "cores": usable_cores(), "python": platform.python_version()}}
-    results = {**made, "params": yaml.safe_load(args.params.read_text()), **summary}
+    results = {**made, "params": params, **summary}
     if args.pretrain_metrics.exists():
         results["bilm"] = json.loads(args.pretrain_metrics.read_text())
-    provenance = (f"Made by `make repro` (the pipeline of commit {made['commit']}) on {made['date']}, "
+    changed = made["params_changed"]
+    setting = (" with params.yaml as committed" + (" but for " + ", ".join(f"`{key}`" for key in changed) if changed else "")
+               if changed is not None else "")
+    provenance = (f"Made by `make repro` (the pipeline of commit {made['commit']}{setting}) on {made['date']}, "
                   f"{made['machine']['cpu']}, {made['machine']['cores']} cores; raw numbers: [{args.out}]({args.out}).")
     readme = replace_table(args.readme.read_text(), (args.reports / "results.md").read_text(), provenance)  # fails before any write
     publish(results, args.out)
