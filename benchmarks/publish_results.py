@@ -13,8 +13,9 @@ pretrained biLM's reports/pretrain/metrics.json when there is one, and params.ya
   base), the biLM's held-out perplexity, the params that made them and which of them differ
   from the commit's params.yaml, the commit they were made with, the machine (CPU model,
   cores) and the date;
-* README.md: the table between the lines ``<!-- results: ... -->`` and ``<!-- /results -->``,
-  with a line naming the commit, the machine and the date.
+* docs/results/summary.png: a copy of the summarize stage's figure;
+* README.md: the table and the figure between the lines ``<!-- results: ... -->`` and
+  ``<!-- /results -->``, with a line naming the commit, the machine and the date.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import json
 import platform
 import re
+import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -38,12 +40,17 @@ END = "<!-- /results -->"
 
 
 def cpu_name() -> str:
-    """The CPU model, as /proc/cpuinfo names it (platform's guess elsewhere)."""
+    """The CPU as /proc/cpuinfo names it, with its family and model numbers and whether it has
+    AVX-512 (a virtual machine's name may be just "AMD EPYC"); platform's guess elsewhere."""
     cpuinfo = Path("/proc/cpuinfo")
+    fields = {}
     for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())  # the first core's
+    if "model name" not in fields:
+        return platform.processor()
+    avx512 = ", AVX-512" if "avx512f" in fields.get("flags", "").split() else ""
+    return f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}{avx512})"
 
 
 def _git(*args: str) -> str | None:
@@ -52,12 +59,14 @@ def _git(*args: str) -> str | None:
 
 
 def commit(*ours: Path) -> str:
-    """The commit's short hash, ``-dirty`` when tracked files other than ``ours`` (params.yaml,
-    whose changes :func:`changed_params` lists, and what this script writes) differ from it."""
+    """The commit's short hash, ``-dirty`` when files of the commit other than ``ours``
+    (params.yaml, whose changes :func:`changed_params` lists, and what this script writes) are
+    modified or deleted. Files new to it are not counted: `dvc repro` adds dvc.lock and
+    .gitignore files to the index."""
     head = _git("rev-parse", "--short", "HEAD")
     if head is None:
         return "unknown"
-    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":(exclude){p.as_posix()}" for p in ours))
+    dirty = _git("diff", "--name-only", "--diff-filter=MD", "HEAD", "--", ".", *(f":(exclude){p.as_posix()}" for p in ours))
     return head.strip() + ("-dirty" if dirty else "")
 
 
@@ -106,8 +115,12 @@ def main() -> None:
                if changed is not None else "")
     provenance = (f"Made by `make repro` (the pipeline of commit {made['commit']}{setting}) on {made['date']}, "
                   f"{made['machine']['cpu']}, {made['machine']['cores']} cores; raw numbers: [{args.out}]({args.out}).")
-    readme = replace_table(args.readme.read_text(), (args.reports / "results.md").read_text(), provenance)  # fails before any write
+    figure = args.out.parent / "summary.png"
+    table = (args.reports / "results.md").read_text().strip() + f"\n\n![test accuracy, gain over base and epoch time per classifier]({figure.as_posix()})\n"
+    readme = replace_table(args.readme.read_text(), table, provenance)  # fails before any write
     publish(results, args.out)
+    with atomic_output(figure) as tmp:
+        shutil.copyfile(args.reports / "summary.png", tmp)
     with atomic_output(args.readme) as tmp:
         tmp.write_text(readme)
 

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +86,10 @@ def test_publish_results_writes_the_json_and_replaces_only_the_readme_table(tmp_
     assert published["groups"]["cnn-elmo_imdb"]["gain_over_base_points"]["mean"] == 3.5
     assert published["bilm"] == {"heldout_perplexity_forward": 150.0} and published["params"]["seeds"]
     assert {"commit", "date", "machine", "runs"} <= set(published)
+    assert (tmp_path / "docs/results/summary.png").read_bytes() == (tmp_path / "reports/summary.png").read_bytes()
+    assert "](docs/results/summary.png)\n<!-- /results -->" in readme
+    if "model name" in (Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""):
+        assert ", model " in published["machine"]["cpu"] and "(family " in published["machine"]["cpu"]
     assert published["commit"] == "unknown" and published["params_changed"] is None  # not a git checkout
 
 
@@ -107,12 +112,20 @@ def test_publish_results_names_the_commit_and_the_params_changed_from_it(tmp_pat
     assert "\nvariants: [base, elmo_google, elmo_imdb]\n" in params and "  local: null" in params
     (tmp_path / "params.yaml").write_text(params.replace("variants: [base, elmo_google, elmo_imdb]", "variants: [base, elmo_imdb]")
                                           .replace("  local: null", "  local: ../archive.tar.gz"))
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    subprocess.run([*git, "add", "dvc.lock"], check=True)  # as `dvc repro` does: a new file is not "dirty"
     run_benchmark("publish_results", cwd=tmp_path)
     run_benchmark("publish_results", cwd=tmp_path)  # its own output (README.md) changed: still not "dirty"
 
     published = json.loads((tmp_path / "docs/results/results.json").read_text())
     assert published["commit"] == head and published["params_changed"] == ["fetch.local", "variants"]
     assert f"the pipeline of commit {head} with params.yaml as committed but for `fetch.local`, `variants`)" in (tmp_path / "README.md").read_text()
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    subprocess.run([*git, "add", "dvc.yaml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "y"], check=True)
+    (tmp_path / "dvc.yaml").write_text("stages: {changed: {cmd: x}}\n")  # a file of the commit changed
+    run_benchmark("publish_results", cwd=tmp_path)
+    assert json.loads((tmp_path / "docs/results/results.json").read_text())["commit"].endswith("-dirty")
 
 
 def test_publish_results_without_markers_changes_nothing(tmp_path):
