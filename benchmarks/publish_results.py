@@ -105,7 +105,7 @@ def main() -> None:
 
     summary = json.loads((args.reports / "summary.json").read_text())
     params = yaml.safe_load(args.params.read_text())
-    made = {"commit": commit(args.params, args.readme, args.out), "params_changed": changed_params(params, args.params), "date": date.today().isoformat(),
+    made = {"commit": commit(args.params, args.readme, args.out, args.out.parent / "summary.png"), "params_changed": changed_params(params, args.params), "date": date.today().isoformat(),
             "machine": {"cpu": cpu_name(), "cores": usable_cores(), "python": platform.python_version()}}
     results = {**made, "params": params, **summary}
     if args.pretrain_metrics.exists():
