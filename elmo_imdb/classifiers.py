@@ -14,10 +14,9 @@ trained and scored the same way. Adding one takes a builder here and its line in
   [⊕ ELMo]; trains in seconds, a floor for the others.
 
 Every ELMo variant is its base model with the ELMo vectors next to the Embedding, so the two
-variants of a classifier differ in the ELMo input only; the ELMo vectors enter at the norm of an
-Embedding row (:class:`~elmo_imdb.layers.ScaleNorm`: the IMDB biLM's vectors are some 25
-times larger than a trained Embedding row and would otherwise drown the Embedding). Ids and features are left-padded with
-id 0 and zero vectors: pooling masks padding by the ids, so short reviews are not diluted
+variants of a classifier differ in the ELMo input only, and the ELMo vectors enter as cached
+(scaling them to the Embedding's norm cost the BiLSTM more than a point: docs/results.md). Ids
+and features are left-padded with id 0 and zero vectors: pooling masks padding by the ids, so short reviews are not diluted
 towards zero. When the cache holds all three ELMo
 layers per token (``embed.output: layers``), a :class:`~elmo_imdb.layers.ScalarMix` learns
 their task-specific mix first, and every classifier sees one vector per token as before.
@@ -25,17 +24,15 @@ their task-specific mix first, and every classifier sees one vector per token as
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import keras
 
-from elmo_imdb.layers import MeanAndMaxOverTokens, ScalarMix, ScaleNorm
+from elmo_imdb.layers import MeanAndMaxOverTokens, ScalarMix
 from elmo_imdb.params import Float, Int, ParamsError, TrainParams, check_arguments
 
 # name (= its line in params.yaml's `classifiers`) -> the function that builds it
 CLASSIFIERS = {}
-EMBEDDING_INIT = 0.05  # the Embedding starts uniform in [-0.05, 0.05] (Keras' default, made explicit)
 
 
 def classifier(builder):
@@ -56,18 +53,14 @@ class Tokens:
 
     def embedding(self) -> keras.KerasTensor:
         """The learned Embedding of the ids, ``[B, T, embedding_dim]``."""
-        initializer = keras.initializers.RandomUniform(-EMBEDDING_INIT, EMBEDDING_INIT)
-        return keras.layers.Embedding(self.vocab_size, self.embedding_dim, embeddings_initializer=initializer, name="embedding")(self.ids)
+        return keras.layers.Embedding(self.vocab_size, self.embedding_dim, name="embedding")(self.ids)
 
     def vectors(self) -> keras.KerasTensor:
-        """The Embedding, concatenated with the ELMo vectors of the same positions when given,
-        these scaled to the norm of an Embedding row at initialisation (a learned norm,
-        :class:`~elmo_imdb.layers.ScaleNorm`)."""
+        """The Embedding, concatenated with the ELMo vectors of the same positions when given:
+        ``[B, T, embedding_dim (+ D)]``."""
         if self.elmo is None:
             return self.embedding()
-        row_norm = EMBEDDING_INIT * math.sqrt(self.embedding_dim / 3)  # sqrt(E[sum of dim uniform(-a, a)^2])
-        elmo = ScaleNorm(row_norm, name="elmo_scale_norm")(self.elmo)
-        return keras.layers.Concatenate(name="embedding_and_elmo")([self.embedding(), elmo])
+        return keras.layers.Concatenate(name="embedding_and_elmo")([self.embedding(), self.elmo])
 
 
 def positive(x) -> keras.KerasTensor:

@@ -3,7 +3,6 @@ once this module is imported (:mod:`elmo_imdb.classifiers` imports it).
 
 - :class:`MeanAndMaxOverTokens`: the mean and the max of token vectors over real tokens, padding masked by the ids.
 - :class:`ScalarMix`: ELMo's task-specific weighting of the biLM layers.
-- :class:`ScaleNorm`: token vectors brought to one learned norm (ELMo's, next to the Embedding).
 """
 
 from __future__ import annotations
@@ -54,29 +53,3 @@ class ScalarMix(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-2], input_shape[-1])
 
-
-@keras.saving.register_keras_serializable(package="elmo_imdb")
-class ScaleNorm(keras.layers.Layer):
-    """``[..., D] -> g * x / ||x||``: every vector scaled to one learned norm ``g`` (ScaleNorm,
-    Nguyen & Salazar, 2019), which starts at ``initial_norm``; all-zero vectors (padding) stay zero.
-
-    Why: the cached ELMo vectors of a token have a norm of about 15 (the IMDB biLM's, measured
-    in docs/results.md), a learned Embedding row about 0.5 at initialisation and under 1 after
-    training. Concatenated as they are, the fixed ELMo vectors dominate the first layer's input
-    and the Embedding barely matters; brought to the Embedding's norm, both start even and the
-    classifier learns how much ELMo to take.
-    """
-
-    def __init__(self, initial_norm: float, **kwargs):
-        super().__init__(**kwargs)
-        self.initial_norm = initial_norm
-
-    def build(self, input_shape):
-        self.g = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_norm), name="g")
-
-    def call(self, x):
-        norm = keras.ops.sqrt(keras.ops.sum(keras.ops.square(x), axis=-1, keepdims=True))
-        return self.g * x / keras.ops.maximum(norm, keras.ops.cast(1e-6, x.dtype))
-
-    def get_config(self):
-        return {**super().get_config(), "initial_norm": self.initial_norm}
