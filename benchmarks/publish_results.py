@@ -74,15 +74,16 @@ def commit(*ours: Path) -> str:
     head = _git("rev-parse", "--short", "HEAD")
     if head is None:
         return "unknown"
-    excluded = [f":(top,exclude){_in_repo(p)}" for p in ours]
+    excluded = [f":(top,exclude,literal){_in_repo(p)}" for p in ours]  # literal: a name is not a pattern
     # --no-renames: a file moved away counts as deleted
     dirty = _git("diff", "--name-only", "--no-renames", "--diff-filter=MDT", "HEAD", "--", ":(top)", *excluded)
     return head.strip() + ("-dirty" if dirty is None or dirty else "")
 
 
 def changed_params(params: dict, path: Path) -> list[str] | None:
-    """The dotted names of the params whose values differ from the commit's params.yaml (None
-    outside a git checkout), e.g. ``["fetch.local", "variants"]``."""
+    """The dotted names of the params whose values differ from the commit's params.yaml, e.g.
+    ``["fetch.local", "variants"]``; None when there is no committed file to compare with
+    (outside a git checkout, or ``path`` not in the commit)."""
     in_repo = _in_repo(path)
     committed = _git("show", f"HEAD:{in_repo}") if in_repo is not None else None
     if committed is None:
