@@ -16,12 +16,13 @@ Example (from the repository root, package not installed):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from results import publish
 
 from elmo_imdb.bilm import BiLM, BiLMConfig, load_options, random_weights
 
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--matmul-size", type=int, default=4096)
     parser.add_argument("--matmul-repeats", type=int, default=4, help="matmuls per timed chain")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="write the results here as JSON")
     args = parser.parse_args()
     load_average = round(os.getloadavg()[0], 2)
 
@@ -124,9 +126,8 @@ def main() -> None:
         "model_gflops_per_s": round(tokens_per_second * flops["total"] / 1e9, 1),
         "matmul_gflops_per_s": round(matmul / 1e9, 1),
         "fraction_of_matmul_bound": round(tokens_per_second * flops["total"] / matmul, 3),
-        "cpu_count": os.cpu_count(),
     }
-    print(json.dumps(report, indent=2))
+    publish(report, args.out)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,7 @@ Example (2-core machine, nothing else running):
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -191,18 +189,6 @@ def summary(values: list[float]) -> dict:
             "spread_pct": round(100 * (max(values) - min(values)) / mean, 1)}
 
 
-def machine() -> dict:
-    lscpu = dict(line.split(":", 1) for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines() if ":" in line)
-    flags = lscpu.get("Flags", "").split()
-    return {
-        "cpu": " ".join(lscpu.get("Model name", platform.processor()).split()),
-        "cpu_family_model": f"{lscpu.get('CPU family', '?').strip()}/{lscpu.get('Model', '?').strip()}",
-        "avx512f": "avx512f" in flags, "avx2": "avx2" in flags,
-        "cores": usable_cores(),
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__, "ray": ray.__version__, "h5py": h5py.__version__},
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("prepared", type=Path, help="a prepared split, e.g. data/prepared/test.h5")
@@ -222,7 +208,6 @@ def main() -> None:
     if usable_cores() < 2:
         parser.error("needs 2 cores to pin two workers")
 
-    started = datetime.datetime.now(datetime.timezone.utc)
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     split = first_reviews(args)
     n, tokens = len(split), int(split.lengths.sum())
@@ -265,9 +250,7 @@ def main() -> None:
     ray_1 = ratio("ray_1", "in_process")
     worker_mb_s = n / statistics.fmean(seconds["ray_1_pinned"]) * split.maxlen * int(np.prod(shape)) * 2 / 1e6  # float16
     results = {
-        "date_utc": started.strftime("%Y-%m-%d %H:%M"),
         "command": " ".join(["python", *sys.argv]),
-        "machine": machine(),
         "load_average_before_after": [load_before, Path("/proc/loadavg").read_text().split()[:3]],
         "reviews": n, "tokens": tokens, "maxlen": split.maxlen, "batch_size": args.batch_size, "block_rows": BLOCK_ROWS,
         "elmo": elmo, "identity": sorted(identities),

@@ -123,7 +123,6 @@ def main() -> None:
             "model_gflops_per_s": round(tokens_per_s * flops["training_computed"] / 1e9, 1),
             "matmul_gflops_per_s": round(matmul / 1e9, 1),
             "fraction_of_matmul_bound": round(tokens_per_s * flops["training_computed"] / matmul, 3),
-            "cpu_count": cores,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         },
         args.out,

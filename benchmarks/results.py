@@ -1,17 +1,55 @@
-"""What every benchmark script does with its results: print them as JSON and, with --out,
-keep them in a file (docs/benchmarks/ holds the published ones)."""
+"""What every benchmark script does with its results: name the machine they were measured on,
+print them as JSON and, with --out, keep them in a file (docs/benchmarks/ holds the published ones).
+
+Speeds here compare only as ratios measured in one run: machines of one CPU model differ (virtual
+machines on shared hosts), and some have AVX-512, some only AVX2. So every result says which CPU,
+how many cores and which versions it came from, and when.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import platform
+from datetime import datetime, timezone
 from pathlib import Path
 
 from elmo_imdb.atomic import atomic_output
+from elmo_imdb.pretraining import usable_cores
+
+VERSIONS_OF = ("tensorflow", "h5py", "numpy", "ray")  # what the speeds depend on, where installed (ray is optional)
+
+
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU as /proc/cpuinfo names it, with its family and model numbers and whether it has
+    AVX-512 (a virtual machine's name may be just "AMD EPYC"); platform's guess elsewhere."""
+    fields = {}
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())  # the first core's
+    if "model name" not in fields:
+        return platform.processor()
+    avx512 = ", AVX-512" if "avx512f" in fields.get("flags", "").split() else ""
+    return f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}{avx512})"
+
+
+def machine() -> dict:
+    """This machine as a result names it: ``{"cpu", "cores", "python", <package>: version, ...}``;
+    ``cores`` are those this process may run on."""
+    versions = {}
+    for package in VERSIONS_OF:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {"cpu": cpu_name(), "cores": usable_cores(), "python": platform.python_version(), **versions}
 
 
 def publish(results: dict, out: Path | None) -> None:
-    """Print ``results``; with ``out``, replace that file whole (never left half-written)."""
-    text = json.dumps(results, indent=2)
+    """Print ``results``, preceded by when (UTC) and on which :func:`machine` unless they say so
+    themselves; with ``out``, replace that file whole (never left half-written)."""
+    stamped = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), **results}
+    text = json.dumps(stamped, indent=2)
     print(text)
     if out:
         with atomic_output(out) as tmp:

@@ -1,12 +1,17 @@
 """The benchmark scripts still run: they are not part of CI's measurements, but a script that
 broke with the code it measures would publish nothing. Tiny inputs, so the numbers mean nothing."""
 
+import importlib
+import importlib.metadata
 import json
 import os
+import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -165,12 +170,31 @@ def test_publish_results_names_the_commit_and_the_params_changed_from_it(tmp_pat
     assert not commit_after(lambda: None).endswith("-dirty")  # and back, clean
 
 
-def test_cpu_name_names_the_family_model_and_avx512(tmp_path):
+def benchmarks_results():
+    """benchmarks/results.py, the helpers every benchmark script imports."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
-        from publish_results import cpu_name
+        return importlib.import_module("results")
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
+
+
+def test_publish_names_the_date_and_the_machine_and_keeps_the_results_own(tmp_path, capsys):
+    results = benchmarks_results()
+    out = tmp_path / "out" / "bench.json"
+    results.publish({"tokens_per_s": 5.5, "machine": {"cpu": "given"}}, out)
+    written = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == written
+    assert written["tokens_per_s"] == 5.5 and written["machine"] == {"cpu": "given"}  # a result's own keys win
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", written["date"])
+    results.publish({"tokens_per_s": 5.5}, None)
+    machine = json.loads(capsys.readouterr().out)["machine"]
+    assert machine["cpu"] == results.cpu_name() and machine["cores"] == len(os.sched_getaffinity(0))
+    assert machine["python"] == platform.python_version() and machine["h5py"] == h5py.__version__ and machine["numpy"] == np.__version__
+
+
+def test_cpu_name_names_the_family_model_and_avx512(tmp_path):
+    cpu_name = benchmarks_results().cpu_name
     core = "processor\t: {n}\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\nflags\t\t: fpu {flags}\n\n"
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(core.format(n=0, flags="avx2 avx512f") + core.format(n=1, flags="avx2 avx512f"))
@@ -219,6 +243,17 @@ def test_embed_scaling_times_every_way_and_the_writer(tiny_splits, tmp_path):
     assert all(results["tokens_s"][way]["mean"] > 0 for way in ways)
     assert results["files_compared_to_in_process_round_1"] == {way: [{"identical": True}] for way in ways}
     assert results["writer_mb_s"]["32"]["mean"] > 0 and results["workers_the_writer_feeds"]["32"] > 0
+    assert results["machine"]["ray"] == importlib.metadata.version("ray")  # what the ways ran on
+
+
+def test_bilm_throughput_publishes_its_rounds_and_the_machine(tmp_path):
+    out = tmp_path / "bilm_throughput.json"
+    run_benchmark("bilm_throughput", "--options", "imdb_tiny", "--batch-size", "2", "--tokens", "5", "--rounds", "2",
+                  "--matmul-size", "64", "--out", str(out))
+    results = json.loads(out.read_text())
+    assert results["batch"] == [2, 5] and len(results["batch_s"]) == len(results["matmul_s"]) == 2
+    assert results["tokens_per_s"] > 0 and results["flops_per_token"]["total"] == sum(v for k, v in results["flops_per_token"].items() if k != "total")
+    assert results["machine"]["cpu"] == benchmarks_results().cpu_name()
 
 
 @pytest.mark.slow
