@@ -22,13 +22,14 @@ VERSIONS_OF = ("tensorflow", "h5py", "numpy", "ray")  # what the speeds depend o
 
 def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU as /proc/cpuinfo names it, with its family and model numbers and whether it has
-    AVX-512 (a virtual machine's name may be just "AMD EPYC"); platform's guess elsewhere."""
+    AVX-512 (a virtual machine's name may be just "AMD EPYC"); without a model name (no
+    /proc/cpuinfo, or an ARM one) the platform's guess, never an empty string."""
     fields = {}
     for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())  # the first core's
     if "model name" not in fields:
-        return platform.processor()
+        return platform.processor() or platform.machine() or "unknown CPU"
     avx512 = ", AVX-512" if "avx512f" in fields.get("flags", "").split() else ""
     return f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}{avx512})"
 

@@ -111,7 +111,7 @@ def results_table(groups: dict[str, dict]) -> str:
     return "\n".join(rows) + f"\n\nSeeds: {', '.join(map(str, seeds))}; sd: the sample standard deviation between seeds.\n"
 
 
-def plot_summary(groups: dict[str, dict], path: str | Path) -> None:
+def summary_figure(groups: dict[str, dict]) -> Figure:
     """Three panels, one group of marks per classifier, one colour per feature set: test
     accuracy (each seed a dot, the mean ± sd a bar, on an axis fitted to the data so a point
     is visible), the gain over ``base`` in points, and the mean epoch time (log scale)."""
@@ -146,8 +146,7 @@ def plot_summary(groups: dict[str, dict], path: str | Path) -> None:
     time_ax.set_yscale("log")
     accuracy_ax.legend(title="features", fontsize=8)
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    return fig
 
 
 def run_names(classifiers, variants, seeds) -> set[str]:
@@ -167,5 +166,6 @@ def write_summary(results_dir: str | Path, out_dir: str | Path, names: set[str] 
         tmp.write_text(json.dumps({"runs": runs, "groups": groups}, indent=2) + "\n")
     with atomic_output(out_dir / "results.md") as tmp:
         tmp.write_text(results_table(groups))
-    plot_summary(groups, out_dir / "summary.png")
+    with atomic_output(out_dir / "summary.png") as tmp:
+        summary_figure(groups).savefig(tmp, format="png", dpi=100)
     return groups

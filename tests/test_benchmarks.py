@@ -201,6 +201,8 @@ def test_cpu_name_names_the_family_model_and_avx512(tmp_path):
     assert cpu_name(cpuinfo) == "AMD EPYC (family 26, model 2, AVX-512)"
     cpuinfo.write_text(core.format(n=0, flags="avx2 avx512vl"))  # AVX-512 means its foundation, avx512f
     assert cpu_name(cpuinfo) == "AMD EPYC (family 26, model 2)"
+    cpuinfo.write_text("processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n")  # ARM: no model name
+    assert cpu_name(cpuinfo) and cpu_name(tmp_path / "missing") == cpu_name(cpuinfo)
 
 
 def test_publish_results_without_markers_changes_nothing(tmp_path):

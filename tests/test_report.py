@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from elmo_imdb.report import NoRunsError, collect_runs, write_summary
+from elmo_imdb.report import NoRunsError, collect_runs, summary_figure, write_summary
 
 
 def fake_run(results, run, accuracy, epoch_time, evaluated=True):
@@ -38,6 +38,23 @@ def test_summary_has_every_run_and_per_group_the_spread_over_seeds_and_the_gain_
     assert "| bilstm | `elmo_imdb` | 0.8350 ± 0.0087 | 0.8300, 0.8450, 0.8300 | **+2.50** ± 1.32 (+1.00, +3.50, +3.00) | 31.0 |" in table
     assert "| pooled | `elmo_imdb` | 0.7800 | 0.7800 |  | 0.4 |" in table
     assert (tmp_path / "reports/summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_figure_shows_a_point_of_accuracy_every_seed_and_the_gain_in_points(tmp_path):
+    results = tmp_path / "results"
+    for seed, base, elmo in ((42, 0.80, 0.83), (1, 0.82, 0.83), (2, 0.81, 0.845)):
+        fake_run(results, f"cnn-base-{seed}", base, 2.0)
+        fake_run(results, f"cnn-elmo_imdb-{seed}", elmo, 5.0)
+    accuracy_ax, gain_ax, time_ax = summary_figure(write_summary(results, tmp_path / "reports")).axes
+
+    low, high = accuracy_ax.get_ylim()
+    assert 0.75 < low < 0.80 and 0.845 < high < 0.90  # fitted to the data, not 0 to 1: a point is over 6 % of its height
+    dots = sorted(y for c in accuracy_ax.collections if c.get_offsets().shape[0] == 3 for _, y in c.get_offsets())
+    assert dots == pytest.approx(sorted([0.80, 0.82, 0.81, 0.83, 0.83, 0.845]))
+    assert [bar.get_height() for bar in gain_ax.patches] == pytest.approx([2.5])  # base has no gain bar
+    gain_dots = [y for c in gain_ax.collections if c.get_offsets().shape[0] == 3 for _, y in c.get_offsets()]
+    assert sorted(gain_dots) == pytest.approx([1.0, 3.0, 3.5])
+    assert time_ax.get_yscale() == "log" and [bar.get_height() for bar in time_ax.patches] == [2.0, 5.0]
 
 
 def test_only_the_runs_params_asks_for_are_summarised(tmp_path):
