@@ -11,6 +11,7 @@ or Keras.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from elmo_imdb.console import hide_tensorflow_startup_lines, show_all_output
@@ -40,11 +41,33 @@ def device() -> str:
     return gpus
 
 
+#: What to do about the I/O errors a stage reports in one line (any other OSError is a bug).
+IO_ADVICE = {
+    errno.ENOSPC: "make room there and run again",
+    errno.EDQUOT: "make room within your quota and run again",
+    errno.EROFS: "the file system is read-only: point the stage at a writable folder",
+    errno.EIO: "the disk reported an I/O error: check it, then run again",
+}
+
+
 def run(main, args: argparse.Namespace) -> None:
-    """Validate the parameters, then call ``main(args, params)``; turn a :class:`PipelineError`
-    into ``error: ...`` on stderr and exit status 1."""
+    """Validate the parameters, then call ``main(args, params)``; turn a :class:`PipelineError`,
+    or an I/O error of :data:`IO_ADVICE` (a full disk, say), into ``error: ...`` on stderr and
+    exit status 1. Whatever the stage was writing has been removed by then: the stages write
+    through :mod:`elmo_imdb.atomic` and resumable work keeps only what its record counts."""
     try:
         main(args, load_params(args.params))
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except OSError as e:
+        if e.errno not in IO_ADVICE:
+            raise
+        print(f"error: {io_error_line(e)}", file=sys.stderr)
+        sys.exit(1)
+
+
+def io_error_line(e: OSError) -> str:
+    """``writing PATH failed: No space left on device; make room there and run again``."""
+    where = f"writing {e.filename} failed" if e.filename else "a write failed"
+    return f"{where}: {e.strerror}; {IO_ADVICE.get(e.errno, 'check the disk and run again')}"
