@@ -14,10 +14,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
 import shutil
 from pathlib import Path
+
+_in_memory_names = itertools.count()
 
 
 @contextlib.contextmanager
@@ -34,8 +37,38 @@ def atomic_output(path: str | Path):
         _fsync_tree(tmp)  # on disk before it takes the real name, even if the machine dies
         os.replace(tmp, path)
         _fsync(path.parent)  # and the rename too
+    except OSError as e:
+        if e.filename is None:  # a failed write() names no file: name the one the user knows
+            e.filename = str(path)
+        raise
     finally:
         _remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_hdf5(path: str | Path, **options):
+    """Yield an ``h5py.File`` built in memory; write its bytes to ``path`` through
+    :func:`atomic_output` if the block succeeds (``options`` go to ``h5py.File``).
+
+    HDF5 never writes to the disk itself: when its own write fails (a full disk), HDF5 keeps
+    the failed metadata dirty and retries it when the file is closed, and at the interpreter's
+    exit, which raised tracebacks and once crashed the process (rc 139). Built in memory
+    (the ``core`` driver without a backing store), the file's bytes reach the disk through
+    Python's own I/O, whose failure is a plain ``OSError``. For files that fit in memory: the
+    prepared splits, the ids, a biLM's weights; not the features store, which grows block by
+    block on disk (:mod:`elmo_imdb.features`).
+    """
+    import h5py  # here: atomic is imported by stages that never touch HDF5
+
+    f = h5py.File(f"in-memory-{next(_in_memory_names)}.h5", "w", driver="core", backing_store=False, **options)
+    try:
+        yield f
+        f.flush()
+        image = f.id.get_file_image()
+    finally:
+        f.close()
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(image)
 
 
 def write_json(path: str | Path, value) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import keras
 import numpy as np
 from sklearn import metrics as skm
 
-from elmo_imdb.atomic import atomic_output
+from elmo_imdb.atomic import atomic_output, write_json
 from elmo_imdb.sequence import ReviewSequence
 
 
@@ -37,8 +36,7 @@ def write_reports(out_dir: str | Path, labels: np.ndarray, scores: np.ndarray) -
     """Write ``metrics.json``, ``roc.csv`` (fpr, tpr) and ``predictions.csv`` (actual, predicted)."""
     out_dir = Path(out_dir)
     results = binary_metrics(labels, scores)
-    with atomic_output(out_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(out_dir / "metrics.json", results)
     fpr, tpr, _ = skm.roc_curve(labels, scores)
     _write_csv(out_dir / "roc.csv", ["fpr", "tpr"], zip(fpr.round(5), tpr.round(5)))
     names = np.array(["negative", "positive"])

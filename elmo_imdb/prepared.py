@@ -14,11 +14,15 @@ HDF5 layout of ``<split>.h5``::
     labels   int8 [N]      1 = positive, 0 = negative
     names    vlen str [N]  the review's path in the dataset, e.g. train/pos/123_9.txt
     lengths  int32 [N]     number of kept tokens (0 for an empty review)
-    attrs    maxlen, fingerprint
+    attrs    maxlen, fingerprint (recomputed from the content by every read: a flipped bit is refused)
+
+Each such file is written whole, in memory, then to disk all or nothing
+(:func:`~elmo_imdb.atomic.atomic_hdf5`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,7 +31,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from elmo_imdb.atomic import atomic_output
+from elmo_imdb.atomic import atomic_hdf5
 from elmo_imdb.errors import PipelineError
 from elmo_imdb.imdb import Review
 from elmo_imdb.params import ParamsError
@@ -46,6 +50,20 @@ def require_file(path: str | Path, stage: str) -> Path:
     if not path.is_file():
         raise PreparedDataError(f"{path} does not exist; run `dvc repro {stage}`")
     return path
+
+
+@contextlib.contextmanager
+def read_hdf5(path: str | Path, stage: str):
+    """The ``h5py.File`` at ``path``, for reading within the block; a missing, truncated or
+    damaged file (or one without the datasets read) is a :class:`PreparedDataError` naming
+    the stage that makes it, not a traceback."""
+    path = require_file(path, stage)
+    try:
+        with h5py.File(path, "r") as f:
+            yield f
+    except (OSError, KeyError) as e:
+        reason = " ".join(str(e).split())[:200]
+        raise PreparedDataError(f"{path} cannot be read ({reason}); re-run `dvc repro {stage}`") from None
 
 
 @dataclass(frozen=True)
@@ -72,7 +90,7 @@ class PreparedSplit:
 
     def save(self, path: str | Path) -> None:
         strings = h5py.string_dtype()
-        with atomic_output(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        with atomic_hdf5(path, track_order=True) as f:
             f.create_dataset("tokens", data=[" ".join(t) for t in self.tokens], dtype=strings, track_times=False)
             f.create_dataset("labels", data=self.labels.astype(np.int8), track_times=False)
             f.create_dataset("names", data=self.names, dtype=strings, track_times=False)
@@ -82,7 +100,7 @@ class PreparedSplit:
 
     @classmethod
     def load(cls, path: str | Path) -> PreparedSplit:
-        with h5py.File(require_file(path, "prepare"), "r") as f:
+        with read_hdf5(path, "prepare") as f:
             split = cls(
                 tokens=[row.split() for row in f["tokens"].asstr()[:]],
                 labels=f["labels"][:],

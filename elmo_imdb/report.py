@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # not pyplot: no display, no global figure state
 
-from elmo_imdb.atomic import atomic_output
+from elmo_imdb.atomic import atomic_output, write_json
 from elmo_imdb.errors import PipelineError
 
 BASE = "base"
@@ -162,8 +162,7 @@ def write_summary(results_dir: str | Path, out_dir: str | Path, names: set[str] 
         raise NoRunsError(f"no trained and evaluated runs under {results_dir}; run `dvc repro` first")
     groups = group_runs(runs)
     out_dir = Path(out_dir)
-    with atomic_output(out_dir / "summary.json") as tmp:
-        tmp.write_text(json.dumps({"runs": runs, "groups": groups}, indent=2) + "\n")
+    write_json(out_dir / "summary.json", {"runs": runs, "groups": groups})
     with atomic_output(out_dir / "results.md") as tmp:
         tmp.write_text(results_table(groups))
     with atomic_output(out_dir / "summary.png") as tmp:

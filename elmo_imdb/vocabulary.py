@@ -10,18 +10,19 @@ HDF5 layout of an encoded ``<split>.h5``::
 
     ids     int32 [N, maxlen]  left-padded like the prepared split's tokens
     attrs   prepared_fingerprint: the fingerprint of the prepared split it encodes
+            sha256: of the ids (:func:`ids_digest`), checked by every read
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from elmo_imdb.atomic import atomic_output
-from elmo_imdb.prepared import PreparedDataError, PreparedSplit, left_pad, require_file
+from elmo_imdb.atomic import atomic_hdf5, atomic_output
+from elmo_imdb.prepared import PreparedDataError, PreparedSplit, left_pad, read_hdf5, require_file
 
 PAD_ID = 0
 OOV_ID = 1
@@ -57,18 +58,28 @@ class Vocabulary:
 
 
 def save_ids(path: str | Path, ids: np.ndarray, split: PreparedSplit) -> None:
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         f.create_dataset("ids", data=ids, track_times=False)
         f.attrs["prepared_fingerprint"] = split.fingerprint
+        f.attrs["sha256"] = ids_digest(ids)
 
 
 def load_ids(path: str | Path, split: PreparedSplit) -> np.ndarray:
-    """The ids of ``split``; refuses a file encoded from other rows."""
-    with h5py.File(require_file(path, "encode"), "r") as f:
+    """The ids of ``split``; refuses a file encoded from other rows, or whose ids are not the
+    bytes that were written (a flipped bit)."""
+    with read_hdf5(path, "encode") as f:
         recorded = f.attrs["prepared_fingerprint"]
-        if recorded != split.fingerprint:
-            raise PreparedDataError(
-                f"{path} was encoded from prepared data {recorded[:12]}, not from {split.fingerprint[:12]}; "
-                "re-run `dvc repro encode`"
-            )
-        return f["ids"][:]
+        ids = f["ids"][:]
+        digest = f.attrs.get("sha256")
+    if recorded != split.fingerprint:
+        raise PreparedDataError(
+            f"{path} was encoded from prepared data {recorded[:12]}, not from {split.fingerprint[:12]}; re-run `dvc repro encode`"
+        )
+    if digest != ids_digest(ids):
+        raise PreparedDataError(f"{path}: the ids do not match their recorded sha256 (damaged on disk?); re-run `dvc repro encode`")
+    return ids
+
+
+def ids_digest(ids: np.ndarray) -> str:
+    """sha256 of the ids' bytes, their shape and dtype."""
+    return hashlib.sha256(f"{ids.dtype.str}{ids.shape}".encode() + np.ascontiguousarray(ids).tobytes()).hexdigest()

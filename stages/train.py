@@ -5,14 +5,13 @@ params.yaml. VARIANT `base` reads token ids only; `elmo_google` and `elmo_imdb` 
 ELMo source's cached vectors (data/VARIANT) through the HDF5-backed Sequence. Writes the model and RESULTS/{history.csv,train.json}.
 """
 
-import json
 from pathlib import Path
 
 from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the console
 
 import keras  # noqa: I001
 import numpy as np
-from elmo_imdb.atomic import atomic_output
+from elmo_imdb.atomic import atomic_output, write_json
 from elmo_imdb.classifiers import CLASSIFIERS, build_classifier, hyperparameters
 from elmo_imdb.params import VARIANTS
 from elmo_imdb.sequence import open_sequence
@@ -44,8 +43,7 @@ def main(args, params):
         "val_accuracy": round(history["val_accuracy"][best], 5),
         "mean_epoch_time_s": round(float(np.mean(history["epoch_time_s"])), 2),
     }
-    with atomic_output(args.results / "train.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(args.results / "train.json", summary)
     print(summary)
 
 

@@ -95,3 +95,27 @@ def tiny_store(tmp_path_factory, tiny_splits) -> Path:
         identity = FeatureIdentity("tiny-random", "layers", "float16", split.maxlen, [3, 8], split.fingerprint)
         store_features(data / "elmo_layers" / f"{name}.h5", layers, identity)
     return root
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``fill(folder_name, free_bytes)``: a folder on a 1 MB tmpfs of its own, filled up to
+    leave ``free_bytes`` free, where a full disk is real. Skips where this process may not
+    mount one (not root): tests that must run everywhere inject ``OSError(ENOSPC)`` instead."""
+    import subprocess
+
+    mounted = []
+
+    def fill(name: str, free_bytes: int) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True).returncode:
+            pytest.skip("cannot mount a tmpfs here (not root?): the injected-ENOSPC tests cover this case")
+        mounted.append(folder)
+        stat = os.statvfs(folder)
+        (folder / ".filler").write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - free_bytes))
+        return folder
+
+    yield fill
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -43,3 +43,25 @@ def test_ids_file_refuses_other_prepared_rows(tmp_path):
     assert load_ids(tmp_path / "ids.h5", a).tolist() == [[0, 0, 2, 1]]
     with pytest.raises(PreparedDataError, match="re-run `dvc repro encode`"):
         load_ids(tmp_path / "ids.h5", b)
+
+
+def test_ids_with_a_flipped_bit_or_a_truncated_file_are_refused_in_one_line(tmp_path, tiny_splits):
+    import h5py
+    import pytest
+
+    from elmo_imdb.prepared import PreparedDataError
+    from elmo_imdb.vocabulary import Vocabulary, load_ids, save_ids
+
+    split = tiny_splits["train"]
+    path = tmp_path / "train.h5"
+    save_ids(path, Vocabulary.build(split, 50).encode(split), split)
+    with h5py.File(path) as f:
+        offset = f["ids"].id.get_offset()
+    data = bytearray(path.read_bytes())
+    data[offset + 13] ^= 0x04  # one bit of one id
+    path.write_bytes(bytes(data))
+    with pytest.raises(PreparedDataError, match=r"train.h5: the ids do not match their recorded sha256 .*re-run `dvc repro encode`"):
+        load_ids(path, split)
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(PreparedDataError, match=r"train.h5 cannot be read \(Unable to .*\); re-run `dvc repro encode`"):
+        load_ids(path, split)
