@@ -51,12 +51,17 @@ IO_ADVICE = {
 
 
 def run(main, args: argparse.Namespace) -> None:
-    """Validate the parameters, then call ``main(args, params)``; turn a :class:`PipelineError`,
-    or an I/O error of :data:`IO_ADVICE` (a full disk, say), into ``error: ...`` on stderr and
-    exit status 1. Whatever the stage was writing has been removed by then: the stages write
-    through :mod:`elmo_imdb.atomic` and resumable work keeps only what its record counts."""
+    """Validate the parameters, then call ``main(args, params)`` through :func:`guarded`."""
+    guarded(lambda: main(args, load_params(args.params)))
+
+
+def guarded(work, *args) -> None:
+    """Call ``work(*args)``; turn a :class:`PipelineError`, or an I/O error of :data:`IO_ADVICE`
+    (a full disk, say), into ``error: ...`` on stderr and exit status 1. Whatever the stage was
+    writing has been removed by then: the stages write through :mod:`elmo_imdb.atomic` and
+    resumable work keeps only what its record counts."""
     try:
-        main(args, load_params(args.params))
+        work(*args)
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

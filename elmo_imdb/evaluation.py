@@ -32,15 +32,18 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
-def write_reports(out_dir: str | Path, labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """Write ``metrics.json``, ``roc.csv`` (fpr, tpr) and ``predictions.csv`` (actual, predicted)."""
+def write_reports(out_dir: str | Path, labels: np.ndarray, scores: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Write ``metrics.json``, ``roc.csv`` (fpr, tpr) and ``predictions.csv`` (review, actual,
+    predicted, p_positive: each review's name in the archive, for `elmo-imdb predict` to be
+    checked against)."""
     out_dir = Path(out_dir)
     results = binary_metrics(labels, scores)
     write_json(out_dir / "metrics.json", results)
     fpr, tpr, _ = skm.roc_curve(labels, scores)
     _write_csv(out_dir / "roc.csv", ["fpr", "tpr"], zip(fpr.round(5), tpr.round(5)))
-    names = np.array(["negative", "positive"])
-    _write_csv(out_dir / "predictions.csv", ["actual", "predicted"], zip(names[labels.astype(int)], names[(scores >= 0.5).astype(int)]))
+    classes = np.array(["negative", "positive"])
+    rows = zip(names, classes[labels.astype(int)], classes[(scores >= 0.5).astype(int)], scores.round(6))
+    _write_csv(out_dir / "predictions.csv", ["review", "actual", "predicted", "p_positive"], rows)
     return results
 
 

@@ -225,3 +225,10 @@ def open_features(path: str | Path, split: PreparedSplit) -> h5py.Dataset:
         f.close()
         raise PreparedDataError(f"{path} {problem}; re-run the embed stage (`dvc repro embed`)")
     return f[DATASET]
+
+
+def stored_identity(path: str | Path) -> dict:
+    """What a finished features file records as having computed its vectors (its
+    :class:`FeatureIdentity` attributes), for a trained run to record in turn."""
+    with h5py.File(require_file(path, "embed"), "r") as f:
+        return {key: value.tolist() if hasattr(value, "tolist") else value for key, value in f.attrs.items()}

@@ -11,7 +11,7 @@ import keras  # noqa: I001
 from elmo_imdb import layers  # noqa: F401  (registers the custom layers the saved models use)
 from elmo_imdb.evaluation import predict, write_reports
 from elmo_imdb.params import VARIANTS
-from elmo_imdb.prepared import require_file
+from elmo_imdb.prepared import PreparedSplit, require_file
 from elmo_imdb.sequence import open_sequence
 
 
@@ -20,7 +20,8 @@ def main(args, params):
     model = keras.models.load_model(require_file(args.model, f"train@{args.model.stem}"))
     elmo = None if args.variant == "base" else args.elmo or Path("data") / args.variant
     test = open_sequence("test", args.prepared, args.base, elmo, params.train.batch_size)
-    print(write_reports(args.results, test.labels, predict(model, test)))
+    names = PreparedSplit.load(args.prepared / "test.h5").names
+    print(write_reports(args.results, test.labels, predict(model, test), names))
 
 
 if __name__ == "__main__":

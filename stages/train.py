@@ -2,7 +2,9 @@
 
 CLASSIFIER is a builder of elmo_imdb/classifiers.py with its line `classifiers.CLASSIFIER` in
 params.yaml. VARIANT `base` reads token ids only; `elmo_google` and `elmo_imdb` also read that
-ELMo source's cached vectors (data/VARIANT) through the HDF5-backed Sequence. Writes the model and RESULTS/{history.csv,train.json}.
+ELMo source's cached vectors (data/VARIANT) through the HDF5-backed Sequence. Writes the model,
+its run record beside it (MODEL with .json: what it was trained with, for `elmo-imdb predict`)
+and RESULTS/{history.csv,train.json}.
 """
 
 from pathlib import Path
@@ -12,6 +14,7 @@ from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the
 import keras  # noqa: I001
 import numpy as np
 from elmo_imdb.atomic import atomic_output, write_json
+from elmo_imdb.classify import write_run_record
 from elmo_imdb.classifiers import CLASSIFIERS, build_classifier, hyperparameters
 from elmo_imdb.params import VARIANTS
 from elmo_imdb.sequence import open_sequence
@@ -35,6 +38,9 @@ def main(args, params):
     history = fit(model, train, val, p, args.results / "history.csv").history
     with atomic_output(args.model) as tmp:
         model.save(tmp)
+    features = elmo / "train.h5" if elmo is not None else None
+    write_run_record(args.model.with_suffix(".json"), args.model.stem, args.classifier, args.variant, args.seed,
+                     train.ids.shape[1], args.base / "vocab.txt", features, params)
     best = int(np.argmin(history["val_loss"]))
     summary = {
         "epochs": len(history["val_loss"]),

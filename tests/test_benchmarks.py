@@ -287,3 +287,22 @@ def test_token_cache_reports_every_round_its_spread_and_the_flop_bounds(tiny_spl
         assert results["tokens_s"][name]["mean"] == pytest.approx(sum(tokens / t for t in values) / 2, rel=rel, abs=0.1)
     # caching can only remove char-CNN work: both bounds above 1, the LSTM-only one the larger
     assert 1 < results["flop_bound"] <= results["lstm_only_flop_bound"]
+
+
+@pytest.mark.slow
+def test_predict_throughput_times_both_runs(tiny_archive, tmp_path):
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["pretrain"]["options"] = "imdb_tiny"
+    params["train"]["embedding_dim"] = 8
+    params["classifiers"]["bilstm"]["lstm_units"] = 4
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "predict.json"
+    run_benchmark("predict_throughput", str(tiny_archive), "--reviews", "15", "--rounds", "2", "--single-calls", "3",
+                  "--params", str(tmp_path / "params.yaml"), "--out", str(out))
+    results = json.loads(out.read_text())
+    assert results["reviews"] == 15 and results["machine"]["cpu"]
+    for run in ("bilstm-base", "bilstm-elmo_imdb"):
+        assert results[run]["startup_s"] > 0 and len(results[run]["latency_ms"]["every_call"]) == 3
+        assert len(results[run]["reviews_per_s"]["every_round"]) == 2 and results[run]["reviews_per_s"]["mean"] > 0

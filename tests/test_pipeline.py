@@ -1,5 +1,6 @@
 """End to end: `dvc repro` on the tiny archive, the tiny ELMo hub module and the tiny biLM preset, in a copy of the repo."""
 
+import csv
 import json
 import os
 import re
@@ -223,3 +224,86 @@ def test_repro_force_of_a_finished_pretrain_gives_the_same_outputs(pipeline):
     assert new_texts == texts and new_weights.keys() == weights.keys()
     for name, value in weights.items():
         np.testing.assert_array_equal(new_weights[name], value, err_msg=name)
+
+
+def predict_command(work, *args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "elmo_imdb", "predict", *args, "--root", str(work)], cwd=work,
+                          input=stdin, capture_output=True)
+
+
+@pytest.mark.parametrize("run", ["bilstm-base-1", "bilstm-elmo_imdb-1", "cnn-elmo_google-2"])
+def test_predict_on_the_raw_test_reviews_gives_what_evaluate_wrote(pipeline, tiny_archive, run):
+    """The same cleaning, tokeniser, tail cut, vocabulary and ELMo as training, computed on the fly."""
+    from elmo_imdb import load_classifier
+    from elmo_imdb.imdb import read_reviews
+
+    work, _ = pipeline
+    texts = {review.name: review.text for review in read_reviews(tiny_archive)[0]}
+    with open(work / "results" / run / "test/predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 20 and {row["review"] for row in rows} <= texts.keys()
+    scores = load_classifier(run, work).predict([texts[row["review"]] for row in rows])
+    expected = np.array([float(row["p_positive"]) for row in rows])
+    assert scores.shape == (20,) and scores.std() > 0  # the reviews get different scores
+    np.testing.assert_allclose(scores, expected, atol=1e-4)  # evaluate's are rounded to 6 places; embed's batches differ
+
+
+def test_the_predict_command_prints_one_line_a_review(pipeline):
+    from elmo_imdb import load_classifier
+
+    work, _ = pipeline
+    reviews = ["A wonderful film.", "", "   "]
+    done = predict_command(work, "bilstm-elmo_imdb-1", *reviews)
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stdout.decode().splitlines()
+    clf = load_classifier("bilstm-elmo_imdb-1", work)
+    expected = clf.predict(reviews)
+    assert len(lines) == 3 and expected[1] == expected[2]  # whitespace is an empty review
+    for line, p in zip(lines, expected):
+        score, label = line.split("\t")
+        assert abs(float(score) - p) < 1e-4 and label == ("positive" if p >= 0.5 else "negative")
+    long_review = "bad " * 100_000  # longer than an argument may be: through stdin
+    as_json = predict_command(work, "bilstm-elmo_imdb-1", "--json", stdin=f"A wonderful film.\n\n{long_review}\n".encode())
+    assert as_json.returncode == 0, as_json.stderr.decode()
+    records = [json.loads(line) for line in as_json.stdout.decode().splitlines()]
+    assert [r["text"] for r in records] == ["A wonderful film.", "", long_review]
+    assert abs(records[0]["p_positive"] - expected[0]) < 1e-4
+    assert abs(records[2]["p_positive"] - clf.predict(["bad " * 16])[0]) < 1e-4  # only the last maxlen tokens count
+
+
+def test_predict_reads_jsonl_and_refuses_what_it_cannot_read_in_one_line(pipeline, tmp_path):
+    work, _ = pipeline
+    reviews = tmp_path / "reviews.jsonl"
+    reviews.write_text('{"text": "great"}\n{"text": "awful", "id": 2}\n')
+    done = predict_command(work, "cnn-base-1", "--input", str(reviews), "--json")
+    assert done.returncode == 0 and len(done.stdout.decode().splitlines()) == 2
+    reviews.write_text('{"text": "great"}\n{"review": "awful"}\n')
+    refusals = {
+        "a jsonl line without text": (("cnn-base-1", "--input", str(reviews)), None, f'{reviews} line 2 has no "text" string field'),
+        "non-UTF-8 stdin": (("cnn-base-1",), b"good\n\xff\xfe bad\n", "stdin is not UTF-8 text (line 2, byte 5)"),
+        "an unknown run": (("lstm-base-9", "good"), None, "no trained run 'lstm-base-9' in"),
+        "ELMo files for a base run": (("cnn-base-1", "good", "--elmo", "data/bilm"), None, "cnn-base-1 is a base run: it uses no ELMo"),
+    }
+    for case, (args, stdin, message) in refusals.items():
+        done = predict_command(work, *args, stdin=stdin)
+        err = done.stderr.decode()
+        assert done.returncode == 1 and err.startswith("error: ") and message in err and "Traceback" not in err, case
+    assert "bilstm-base-1, bilstm-base-2" in predict_command(work, "lstm-base-9", "good").stderr.decode()  # the runs there are
+
+
+def test_predict_refuses_a_biLM_or_vocabulary_other_than_the_run_was_trained_with(pipeline, tmp_path):
+    work, _ = pipeline
+    retrained = tmp_path / "bilm"
+    shutil.copytree(work / "data/bilm", retrained)
+    with h5py.File(retrained / "weights.hdf5", "r+") as f:
+        f["char_embed"][0, 0] += 1.0
+    done = predict_command(work, "bilstm-elmo_imdb-1", "good", "--elmo", str(retrained))
+    assert done.returncode == 1
+    assert f"error: {retrained} is not the ELMo bilstm-elmo_imdb-1 was trained with: weights.hdf5 changed since" in done.stderr.decode()
+    record = json.loads((work / "models/cnn-base-2.json").read_text())
+    shutil.copytree(work / "models", tmp_path / "models")
+    (tmp_path / "data/base").mkdir(parents=True)
+    (tmp_path / "data/base/vocab.txt").write_text("other\nwords\n")
+    done = predict_command(tmp_path, "cnn-base-2", "good")
+    assert record["vocabulary"]["path"] == "data/base/vocab.txt"
+    assert "is not the vocabulary cnn-base-2 was trained with" in done.stderr.decode() and done.returncode == 1
