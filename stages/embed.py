@@ -17,6 +17,7 @@ from pathlib import Path
 from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the console
 from elmo_imdb.embedders import embed_blocks, load_embedder, vector_shape
 from elmo_imdb.features import FeatureIdentity, ResumableFeatures
+from elmo_imdb.locking import one_writer
 from elmo_imdb.prepared import SPLITS, PreparedSplit
 
 
@@ -36,24 +37,30 @@ def main(args, params):
 
 def store(args, p, splits, embedder, blocks):
     """Every split's features, block by block from where a previous run stopped, as ``blocks``
-    (:func:`embed_blocks` with ``embedder``, or the Ray workers') computes them."""
+    (:func:`embed_blocks` with ``embedder``, or the Ray workers') computes them. The scratch
+    folder is locked for the whole run: a second run on it is refused before it opens a file."""
     shape = vector_shape(embedder)
     scratch = args.scratch or Path("data/elmo.partial") / args.out.name
-    for name, split in splits.items():
-        identity = FeatureIdentity(
-            elmo=embedder.identity,
-            output=p.output,
-            dtype=p.dtype,
-            maxlen=split.maxlen,
-            vector_shape=list(shape),
-            prepared_fingerprint=split.fingerprint,
-        )
-        print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
-        with ResumableFeatures(args.out / f"{name}.h5", scratch, len(split), identity) as features:
-            first_row = features.resume()
-            for start, vectors in blocks(split, p.batch_size, shape, first_row):
-                features.write(start, vectors)
-            features.finish()
+    with one_writer(scratch):
+        for name, split in splits.items():
+            store_split(args, p, name, split, shape, scratch, embedder, blocks)
+
+
+def store_split(args, p, name, split, shape, scratch, embedder, blocks):
+    identity = FeatureIdentity(
+        elmo=embedder.identity,
+        output=p.output,
+        dtype=p.dtype,
+        maxlen=split.maxlen,
+        vector_shape=list(shape),
+        prepared_fingerprint=split.fingerprint,
+    )
+    print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
+    with ResumableFeatures(args.out / f"{name}.h5", scratch, len(split), identity) as features:
+        first_row = features.resume()
+        for start, vectors in blocks(split, p.batch_size, shape, first_row):
+            features.write(start, vectors)
+        features.finish()
 
 
 if __name__ == "__main__":
