@@ -12,6 +12,7 @@ HDF5 layout of ``data/elmo/<split>.h5`` (this module is the only code that knows
               output                the module output stored (``elmo`` by default)
               dtype, maxlen, vector_shape
               prepared_fingerprint  fingerprint of the prepared split the rows come from
+              batch_size            embed.batch_size of the run (it changes the stored bytes)
               complete              false until the file is finished, then true (set in
                                     place, so a file's bytes do not depend on how many runs
                                     wrote it); a file without it is unfinished
@@ -28,7 +29,6 @@ it opens is complete and made from the rows it is given.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,12 +36,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from elmo_imdb.atomic import atomic_output
+from elmo_imdb.atomic import move_into_place
+from elmo_imdb.code_fingerprint import code_fingerprint
 from elmo_imdb.errors import PipelineError
 from elmo_imdb.prepared import PreparedDataError, PreparedSplit, require_file
+from elmo_imdb.resume_record import ResumeRecord
 
 DATASET = "features"
 CHUNK_ROWS = 10
+#: The code whose every change may change the stored bytes, part of a partial file's resume
+#: identity: the embedders (tokens to character ids, the TF-Hub and biLM forward passes), the
+#: biLM package (its layers' arithmetic) and this module (the dtype conversion and layout).
+#: elmo_imdb.cluster is left out: it only hands blocks to workers that run the embedders'
+#: code, and which worker computes a block is already shown not to change its bytes
+#: (tests/test_cluster.py); the tokeniser is covered by ``prepared_fingerprint``.
+VECTOR_CODE = ("elmo_imdb.embedders", "elmo_imdb.bilm", "elmo_imdb.features")
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class FeatureIdentity:
     maxlen: int
     vector_shape: list[int]  # of one token's vectors: [dim], or [3, dim] for output `layers`
     prepared_fingerprint: str
+    batch_size: int  # embed.batch_size: it changes the stored bytes (by one float16 ulp, rarely)
 
 
 class FeaturesError(PipelineError):
@@ -66,15 +76,17 @@ class ResumableFeatures:
     The embed stage is the expensive one, so its work must survive Ctrl-C, SIGKILL, a lost
     machine or a full disk. DVC deletes a stage's outputs before re-running it, so the file
     grows in a scratch folder outside the outputs: ``<scratch>/<name>.h5`` plus a small
-    ``<name>.progress.json`` recording the identity and the rows stored so far. Rows are
+    ``<name>.progress.json``, a :class:`~elmo_imdb.resume_record.ResumeRecord` of the
+    identity, the :data:`VECTOR_CODE` fingerprint and the rows stored so far: a partial file
+    made by other code, params or data is started over, never finished by this code. Rows are
     stored in order, in blocks; a block counts as stored only once its bytes are on disk
     (fsync) and the progress record, replaced atomically, says so. The dataset's chunks are
     allocated when the file is created, so storing a block rewrites raw data only, never the
     HDF5 metadata: a kill at any moment leaves a readable file whose recorded rows are intact.
     The chunk cache is off (blocks are whole chunks, nothing to gain): a write that fails, on a
     full disk say, then leaves no dirty chunk behind for HDF5 to retry (and crash on) at exit.
-    :meth:`finish` marks the file complete and renames it to ``path`` (atomic), so the real
-    name only ever holds a finished file. The ``complete`` attribute exists from the start and
+    :meth:`finish` marks the file complete and moves it to ``path`` (atomic for readers, also
+    across file systems), so the real name only ever holds a finished file. The ``complete`` attribute exists from the start and
     is set in place, so no run moves metadata: a file resumed any number of times is, byte for
     byte, the file of an uninterrupted run, and DVC sees the same output.
 
@@ -84,7 +96,9 @@ class ResumableFeatures:
     def __init__(self, path: str | Path, scratch_dir: str | Path, n_rows: int, identity: FeatureIdentity):
         self.path = Path(path)
         self.partial = Path(scratch_dir) / self.path.name
-        self.progress = self.partial.with_suffix(".progress.json")
+        self.record = ResumeRecord(
+            self.partial.with_suffix(".progress.json"), {**asdict(identity), "code": code_fingerprint(VECTOR_CODE)}
+        )
         self.n_rows = n_rows
         self.identity = identity
         self.rows_done = 0
@@ -99,16 +113,16 @@ class ResumableFeatures:
     def resume(self) -> int:
         """Open the partial file, or start a new one; return the first row still to compute.
 
-        Starting over is announced with its reason: no partial file, a partial file made
-        from other data or another model (the differing attributes are named), or one that
-        cannot be read.
+        Starting over is announced in one line with its reason: no partial file, a partial
+        file made from other data, params or code (what differs is named: the source files,
+        for code), or one that cannot be read.
         """
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         reason = self._reason_to_start_over()
         if reason is None:
             print(f"{self.path.name}: resuming at row {self.rows_done} of {self.n_rows}")
             return self.rows_done
-        if self.partial.exists() or self.progress.exists():
+        if self.partial.exists() or self.record.path.exists():
             print(f"{self.path.name}: starting over: {reason}")
         self._create()
         return 0
@@ -144,29 +158,20 @@ class ResumableFeatures:
         self._file.attrs.modify("complete", True)  # in place: no metadata moves, whichever run finishes
         self._sync()
         self._close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.partial, self.path)
-        self.progress.unlink()
+        move_into_place(self.partial, self.path)
+        self.record.delete()
 
     def _reason_to_start_over(self) -> str | None:
-        if not self.progress.exists() or not self.partial.exists():
-            return "no partial file with a progress record"
-        try:
-            state = json.loads(self.progress.read_text())
-        except (OSError, ValueError) as e:
-            return f"its progress record is unreadable ({e})"
-        differences = [
-            f"{key} {value!r} (now {asdict(self.identity)[key]!r})"
-            for key, value in state["identity"].items()
-            if asdict(self.identity).get(key) != value
-        ]
-        if differences:
-            return "the partial file was made with " + ", ".join(differences)
+        if not self.partial.exists():
+            return "no partial file"
+        progress, reason = self.record.load()
+        if progress is None:
+            return reason  # "it was made with other code (elmo_imdb/bilm/lstm.py)", say
         try:
             self._file = h5py.File(self.partial, "r+", rdcc_nbytes=0)
         except OSError as e:
             return f"the partial file cannot be opened ({e})"
-        self.rows_done = int(state["rows_done"])
+        self.rows_done = int(progress["rows_done"])
         return None
 
     def _create(self) -> None:
@@ -202,8 +207,7 @@ class ResumableFeatures:
         os.fsync(self._file.id.get_vfd_handle())
 
     def _record_progress(self) -> None:
-        with atomic_output(self.progress) as tmp:
-            tmp.write_text(json.dumps({"identity": asdict(self.identity), "rows_done": self.rows_done}))
+        self.record.save({"rows_done": self.rows_done})
 
 
 def open_features(path: str | Path, split: PreparedSplit) -> h5py.Dataset:

@@ -54,6 +54,7 @@ def store_split(args, p, name, split, shape, scratch, embedder, blocks):
         maxlen=split.maxlen,
         vector_shape=list(shape),
         prepared_fingerprint=split.fingerprint,
+        batch_size=p.batch_size,
     )
     print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
     with ResumableFeatures(args.out / f"{name}.h5", scratch, len(split), identity) as features:

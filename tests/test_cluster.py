@@ -220,7 +220,7 @@ def test_the_stage_killed_mid_run_resumes_to_the_same_files(data, ray_address):
         assert stage.poll() is None, f"the stage ended before it could be killed: {stage.communicate()[1][-2000:]}"
         assert time.monotonic() < deadline
         try:
-            done = json.loads(progress.read_text())["rows_done"]
+            done = json.loads(progress.read_text())["progress"]["rows_done"]
         except (OSError, ValueError):
             done = 0
         if BLOCK_ROWS <= done < N_TRAIN:

@@ -34,7 +34,7 @@ def expected_row(tokens, maxlen):
 
 
 def identity(split, dtype="float16", dim=3, elmo="test"):
-    return FeatureIdentity(elmo=elmo, output="elmo", dtype=dtype, maxlen=split.maxlen, vector_shape=[dim], prepared_fingerprint=split.fingerprint)
+    return FeatureIdentity(elmo=elmo, output="elmo", dtype=dtype, maxlen=split.maxlen, vector_shape=[dim], prepared_fingerprint=split.fingerprint, batch_size=50)
 
 
 def position_vectors(split):
@@ -99,7 +99,36 @@ def test_a_partial_file_from_another_model_is_started_over_and_says_why(tmp_path
         f.write(0, position_vectors(split)[:4])
     with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split, elmo="hub:new")) as f:
         assert f.resume() == 0
-    assert "t.h5: starting over: the partial file was made with elmo 'hub:old' (now 'hub:new')" in capsys.readouterr().out
+    assert "t.h5: starting over: it was made with other elmo 'hub:old' (now 'hub:new')\n" in capsys.readouterr().out
+
+
+def test_a_partial_file_from_other_code_is_started_over_and_names_the_changed_file(tmp_path, tiny_splits, capsys, monkeypatch):
+    """Killed under one version of the biLM, resumed under another: the rows of both never meet in one file."""
+    import elmo_imdb.features as features_module
+
+    split = tiny_splits["train"]
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split)) as f:
+        f.resume()
+        f.write(0, position_vectors(split)[:4])
+    real = features_module.code_fingerprint
+    monkeypatch.setattr(features_module, "code_fingerprint", lambda modules: {**real(modules), "elmo_imdb/bilm/lstm.py": "changed"})
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split)) as f:
+        assert f.resume() == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "t.h5: starting over: it was made with other code (elmo_imdb/bilm/lstm.py)"
+
+
+def test_the_resume_identity_holds_the_batch_size_and_the_vector_code(tmp_path, tiny_splits, capsys):
+    split = tiny_splits["train"]
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split)) as f:
+        f.resume()
+        f.write(0, position_vectors(split)[:4])
+    record = json.loads((tmp_path / "scratch" / "t.progress.json").read_text())
+    assert record["identity"]["batch_size"] == 50 and record["progress"] == {"rows_done": 4}
+    assert {"elmo_imdb/embedders.py", "elmo_imdb/bilm/lstm.py", "elmo_imdb/features.py"} <= record["identity"]["code"].keys()
+    other = FeatureIdentity(**{**identity(split).__dict__, "batch_size": 7})
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), other) as f:
+        assert f.resume() == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "t.h5: starting over: it was made with other batch_size 50 (now 7)"
 
 
 def test_an_unreadable_partial_file_is_started_over(tmp_path, tiny_splits, capsys):
@@ -110,8 +139,8 @@ def test_an_unreadable_partial_file_is_started_over(tmp_path, tiny_splits, capsy
     with ResumableFeatures(tmp_path / "v.h5", tmp_path / "scratch", len(split), identity(split)) as f:
         assert f.resume() == 0
     assert "starting over: the partial file cannot be opened" in capsys.readouterr().out
-    progress = json.loads((tmp_path / "scratch" / "v.progress.json").read_text())
-    assert progress["rows_done"] == 0 and progress["identity"]["prepared_fingerprint"] == split.fingerprint
+    record = json.loads((tmp_path / "scratch" / "v.progress.json").read_text())
+    assert record["progress"]["rows_done"] == 0 and record["identity"]["prepared_fingerprint"] == split.fingerprint
 
 
 def test_a_failed_write_keeps_the_stored_rows_and_marks_nothing_complete(tmp_path, tiny_splits, monkeypatch):
@@ -124,7 +153,7 @@ def test_a_failed_write_keeps_the_stored_rows_and_marks_nothing_complete(tmp_pat
         with pytest.raises(FeaturesError, match=r"storing rows 8-16 of t.h5 failed .*No space left.* rows 0-8 are kept"):
             f.write(8, vectors[8:16])
     assert not (tmp_path / "t.h5").exists()
-    assert json.loads((tmp_path / "scratch" / "t.progress.json").read_text())["rows_done"] == 8
+    assert json.loads((tmp_path / "scratch" / "t.progress.json").read_text())["progress"]["rows_done"] == 8
 
 
 def test_open_refuses_unfinished_stale_and_missing_files(tmp_path, tiny_splits):

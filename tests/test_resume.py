@@ -49,7 +49,7 @@ def finish(proc):
 
 def rows_done(root, run):
     try:
-        return json.loads((root / run / "scratch" / "train.progress.json").read_text())["rows_done"]
+        return json.loads((root / run / "scratch" / "train.progress.json").read_text())["progress"]["rows_done"]
     except (OSError, ValueError):
         return None
 
@@ -121,7 +121,7 @@ def test_a_crash_during_finalisation_resumes_to_the_same_file(setup, reference, 
             if crash_at == "rename":
                 m.setattr("os.replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
             else:
-                m.setattr(type(features.progress), "unlink", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+                m.setattr(type(features.record), "delete", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
             with pytest.raises(KeyboardInterrupt):
                 features.finish()
     if crash_at == "cleanup":
