@@ -5,9 +5,11 @@ MODEL is a folder holding a published-format options.json + weights.hdf5 (the bi
 pretrain stage, or AllenNLP's downloads), or else a TF-Hub handle or module folder
 (google/elmo/3). This is the expensive stage (see README: an hour or more on a CPU for the
 full-size model, minutes on a GPU); TensorFlow uses a GPU when it sees one. `embed.batch_size`
-changes speed and memory only. So do `embed.workers` and `embed.cluster`: with more than one
-worker, or a cluster, ELMo runs on Ray workers and this process writes what they compute
-(elmo_imdb/cluster.py, docs/scaling.md). Interrupt it at any moment: the next run continues
+sets speed and memory, and also the stored bytes (a batch is padded to its longest review, and
+one float16 ulp in about ten million values differs between batch sizes): it is a dependency
+of the stage and part of a partial file's resume identity. `embed.workers` and `embed.cluster`
+change speed only: with more than one worker, or a cluster, ELMo runs on Ray workers and this
+process writes what they compute (elmo_imdb/cluster.py, docs/scaling.md). Interrupt it at any moment: the next run continues
 from the last stored block.
 """
 
