@@ -1,5 +1,6 @@
 import json
 import zlib
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -192,3 +193,25 @@ def test_row_alignment_with_the_prepared_split_holds_for_every_row(tmp_path, tin
     for i, n in enumerate(split.lengths):
         assert not data[i, : split.maxlen - n].any()
         assert (data[i, split.maxlen - n :, 1] == np.arange(1, n + 1)).all()  # position k+1 at column maxlen-n+k
+
+
+def test_a_file_finishes_into_an_output_folder_on_another_file_system(tmp_path, tiny_splits, monkeypatch):
+    """Scratch on a local disk, outputs on a mounted volume: the rename across devices fails
+    with EXDEV, so the finished file is copied next to its real name and renamed there."""
+    import errno
+    import os
+
+    split = tiny_splits["train"]
+    scratch = tmp_path / "out" / "scratch"  # where store_features grows the file
+    real_replace = os.replace
+
+    def replace_across_devices(source, target):
+        if Path(source) == scratch / "train.h5":
+            raise OSError(errno.EXDEV, "Invalid cross-device link", str(source))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace_across_devices)
+    store_features(tmp_path / "out" / "train.h5", position_vectors(split), identity(split))
+    np.testing.assert_array_equal(open_features(tmp_path / "out" / "train.h5", split)[:], position_vectors(split).astype(np.float16))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scratch", "train.h5"]  # no temporary copy left
+    assert sorted(p.name for p in scratch.iterdir()) == []
