@@ -8,7 +8,7 @@ import pytest
 
 from conftest import store_features
 from elmo_imdb.embedders import BLOCK_ROWS, embed_blocks
-from elmo_imdb.features import DATASET, FeatureIdentity, FeaturesError, ResumableFeatures, open_features
+from elmo_imdb.features import CHECKSUMS, CHUNK_ROWS, DATASET, DamagedFeaturesError, FeatureIdentity, FeaturesError, ResumableFeatures, open_features
 from elmo_imdb.prepared import PreparedDataError
 
 
@@ -165,9 +165,9 @@ def test_open_refuses_unfinished_stale_and_missing_files(tmp_path, tiny_splits):
     for unfinish in (lambda attrs: attrs.modify("complete", False), lambda attrs: attrs.__delitem__("complete")):
         with h5py.File(path, "r+") as f:
             unfinish(f.attrs)  # a file being written holds complete = false; an older one no attribute
-        with pytest.raises(PreparedDataError, match=r"is unfinished; re-run the embed stage \(`dvc repro embed`\)"):
+        with pytest.raises(PreparedDataError, match=r"is unfinished; delete it and re-run its embed stage \(`dvc repro embed_imdb` or `dvc repro embed_google`\)$"):
             open_features(path, val)
-    with pytest.raises(PreparedDataError, match=r"nope.h5 does not exist; run `dvc repro embed`"):
+    with pytest.raises(PreparedDataError, match=r"nope.h5 does not exist; run its embed stage \(`dvc repro embed_imdb` or `dvc repro embed_google`\)$"):
         open_features(tmp_path / "nope.h5", val)
 
 
@@ -175,7 +175,8 @@ def test_dataset_name_and_dtype_are_the_documented_ones(tmp_path, tiny_splits):
     split = tiny_splits["val"]
     store_features(tmp_path / "f.h5", position_vectors(split), identity(split, dtype="float32"))
     with h5py.File(tmp_path / "f.h5") as f:
-        assert list(f) == [DATASET] == ["features"] and f[DATASET].dtype == np.float32
+        assert list(f) == [CHECKSUMS, DATASET] == ["checksums", "features"] and f[DATASET].dtype == np.float32
+        assert f[CHECKSUMS].dtype == np.uint32 and f[CHECKSUMS].shape == (-(-len(split) // CHUNK_ROWS),)
 
 
 def test_features_of_another_maxlen_are_refused(tmp_path, tiny_splits):
