@@ -98,3 +98,15 @@ def test_a_nan_is_never_written(tmp_path, tiny_splits):
         with pytest.raises(FeaturesError, match=r"^row 14 of t.h5 holds a non-finite value \(NaN, or too large for float16\)"):
             f.write(10, vectors[10:16])
         assert f.rows_done == 10
+
+
+def test_a_truncated_file_is_one_line_naming_it(stored):
+    from elmo_imdb.prepared import PreparedDataError
+
+    path, split = stored
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+    with pytest.raises(PreparedDataError, match=rf"^{path} cannot be read \(.*\); delete it and re-run its embed stage"):
+        open_features(path, split)
+    result = verify(path)
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {path} cannot be read") and "Traceback" not in result.stderr
