@@ -149,7 +149,7 @@ def first_reviews(args: argparse.Namespace) -> PreparedSplit:
 
 
 def identity_of(elmo: str, shape, split: PreparedSplit) -> FeatureIdentity:
-    return FeatureIdentity(elmo, "elmo", "float16", split.maxlen, list(shape), split.fingerprint)
+    return FeatureIdentity(elmo, "elmo", "float16", split.maxlen, list(shape), split.fingerprint, 64)
 
 
 def local_ray(cpus: int | None) -> float:
@@ -169,7 +169,7 @@ def local_ray(cpus: int | None) -> float:
 def writer_mb_s(dim: int, maxlen: int, blocks: int, folder: Path) -> float:
     """MB/s of ResumableFeatures storing ``blocks`` blocks of float16 [BLOCK_ROWS, maxlen, dim]."""
     vectors = np.random.default_rng(0).normal(size=(BLOCK_ROWS, maxlen, dim)).astype(np.float16)
-    identity = FeatureIdentity("writer", "elmo", "float16", maxlen, [dim], "writer")
+    identity = FeatureIdentity("writer", "elmo", "float16", maxlen, [dim], "writer", 64)
     out = folder / f"writer{dim}.h5"
     start = time.perf_counter()
     with ResumableFeatures(out, folder / "scratch", blocks * BLOCK_ROWS, identity) as features:

@@ -137,7 +137,7 @@ def main() -> None:
         shape = vector_shape(embedder)
 
         start = time.perf_counter()
-        identity = FeatureIdentity("benchmark", "elmo", "float16", split.maxlen, list(shape), split.fingerprint)
+        identity = FeatureIdentity("benchmark", "elmo", "float16", split.maxlen, list(shape), split.fingerprint, 64)
         with ResumableFeatures(tmp / "train.h5", tmp / "scratch", n, identity) as store:
             store.resume()
             for first, vectors in embed_blocks(embedder, split, params.embed.batch_size, shape):

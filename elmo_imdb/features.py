@@ -7,11 +7,15 @@ HDF5 layout of ``data/elmo/<split>.h5`` (this module is the only code that knows
                                     exact zeros at padding positions; chunks of CHUNK_ROWS
                                     whole rows. vector_shape is [dim] (1024 for google/elmo),
                                     or [3, dim] for output ``layers``
+    checksums uint32 [ceil(N / CHUNK_ROWS)]
+                                    zlib.crc32 of each chunk's rows as stored (C order, the
+                                    last chunk's rows only), allocated with the file
     attrs     elmo                  what computed the vectors (TF-Hub handle, or bilm options
                                     and the sha256 of its weight file)
               output                the module output stored (``elmo`` by default)
               dtype, maxlen, vector_shape
               prepared_fingerprint  fingerprint of the prepared split the rows come from
+              batch_size            embed.batch_size of the run (it changes the stored bytes)
               complete              false until the file is finished, then true (set in
                                     place, so a file's bytes do not depend on how many runs
                                     wrote it); a file without it is unfinished
@@ -24,24 +28,47 @@ bytes at a quarter of the read speed. A file grows in a scratch folder, durable
 and resumable block by block (:class:`ResumableFeatures`), and is renamed into place when
 complete, so a reader never sees a half-written store; :func:`open_features` checks that what
 it opens is complete and made from the rows it is given.
+
+The bytes are checked end to end: every chunk's crc32 is recorded when it is written and
+verified whenever a reader reads it (:class:`CheckedFeatures`), and non-finite values are
+refused on write and on read, so a flipped bit or a NaN never reaches a model (DVC does not
+rehash a file whose mtime did not change). A per-chunk crc recorded in a dataset of its own,
+not HDF5's ``fletcher32`` filter: a filtered dataset's chunks are placed by HDF5 as they are
+written, so every block write would move metadata, breaking the property that a block write
+rewrites raw data only (and with it the kill-safety and byte-identity of resumed files). The
+``checksums`` dataset is contiguous and allocated at creation, so writing it moves nothing
+either. ``python -m elmo_imdb.features verify FILE_OR_FOLDER...`` reads every chunk and names
+the first bad one.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import sys
+import zlib
+
 import h5py
 import numpy as np
 
-from elmo_imdb.atomic import atomic_output
+from elmo_imdb.atomic import move_into_place
+from elmo_imdb.code_fingerprint import code_fingerprint
 from elmo_imdb.errors import PipelineError
 from elmo_imdb.prepared import PreparedDataError, PreparedSplit, require_file
+from elmo_imdb.resume_record import ResumeRecord
 
 DATASET = "features"
+CHECKSUMS = "checksums"
 CHUNK_ROWS = 10
+#: The code whose every change may change the stored bytes, part of a partial file's resume
+#: identity: the embedders (tokens to character ids, the TF-Hub and biLM forward passes), the
+#: biLM package (its layers' arithmetic) and this module (the dtype conversion and layout).
+#: elmo_imdb.cluster is left out: it only hands blocks to workers that run the embedders'
+#: code, and which worker computes a block is already shown not to change its bytes
+#: (tests/test_cluster.py); the tokeniser is covered by ``prepared_fingerprint``.
+VECTOR_CODE = ("elmo_imdb.embedders", "elmo_imdb.bilm", "elmo_imdb.features")
 
 
 @dataclass(frozen=True)
@@ -54,10 +81,18 @@ class FeatureIdentity:
     maxlen: int
     vector_shape: list[int]  # of one token's vectors: [dim], or [3, dim] for output `layers`
     prepared_fingerprint: str
+    batch_size: int  # embed.batch_size: it changes the stored bytes (by one float16 ulp, rarely)
 
 
 class FeaturesError(PipelineError):
     """Writing a features file failed; the finished blocks are kept for the next run."""
+
+
+class DamagedFeaturesError(PreparedDataError):
+    """A stored chunk does not match its checksum, or holds a non-finite value."""
+
+
+RERUN = "delete it and re-run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_google`)"
 
 
 class ResumableFeatures:
@@ -66,15 +101,17 @@ class ResumableFeatures:
     The embed stage is the expensive one, so its work must survive Ctrl-C, SIGKILL, a lost
     machine or a full disk. DVC deletes a stage's outputs before re-running it, so the file
     grows in a scratch folder outside the outputs: ``<scratch>/<name>.h5`` plus a small
-    ``<name>.progress.json`` recording the identity and the rows stored so far. Rows are
+    ``<name>.progress.json``, a :class:`~elmo_imdb.resume_record.ResumeRecord` of the
+    identity, the :data:`VECTOR_CODE` fingerprint and the rows stored so far: a partial file
+    made by other code, params or data is started over, never finished by this code. Rows are
     stored in order, in blocks; a block counts as stored only once its bytes are on disk
     (fsync) and the progress record, replaced atomically, says so. The dataset's chunks are
     allocated when the file is created, so storing a block rewrites raw data only, never the
     HDF5 metadata: a kill at any moment leaves a readable file whose recorded rows are intact.
     The chunk cache is off (blocks are whole chunks, nothing to gain): a write that fails, on a
     full disk say, then leaves no dirty chunk behind for HDF5 to retry (and crash on) at exit.
-    :meth:`finish` marks the file complete and renames it to ``path`` (atomic), so the real
-    name only ever holds a finished file. The ``complete`` attribute exists from the start and
+    :meth:`finish` marks the file complete and moves it to ``path`` (atomic for readers, also
+    across file systems), so the real name only ever holds a finished file. The ``complete`` attribute exists from the start and
     is set in place, so no run moves metadata: a file resumed any number of times is, byte for
     byte, the file of an uninterrupted run, and DVC sees the same output.
 
@@ -84,7 +121,9 @@ class ResumableFeatures:
     def __init__(self, path: str | Path, scratch_dir: str | Path, n_rows: int, identity: FeatureIdentity):
         self.path = Path(path)
         self.partial = Path(scratch_dir) / self.path.name
-        self.progress = self.partial.with_suffix(".progress.json")
+        self.record = ResumeRecord(
+            self.partial.with_suffix(".progress.json"), {**asdict(identity), "code": code_fingerprint(VECTOR_CODE)}
+        )
         self.n_rows = n_rows
         self.identity = identity
         self.rows_done = 0
@@ -99,16 +138,16 @@ class ResumableFeatures:
     def resume(self) -> int:
         """Open the partial file, or start a new one; return the first row still to compute.
 
-        Starting over is announced with its reason: no partial file, a partial file made
-        from other data or another model (the differing attributes are named), or one that
-        cannot be read.
+        Starting over is announced in one line with its reason: no partial file, a partial
+        file made from other data, params or code (what differs is named: the source files,
+        for code), or one that cannot be read.
         """
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         reason = self._reason_to_start_over()
         if reason is None:
             print(f"{self.path.name}: resuming at row {self.rows_done} of {self.n_rows}")
             return self.rows_done
-        if self.partial.exists() or self.progress.exists():
+        if self.partial.exists() or self.record.path.exists():
             print(f"{self.path.name}: starting over: {reason}")
         self._create()
         return 0
@@ -123,8 +162,16 @@ class ResumableFeatures:
         if first_row != self.rows_done:
             raise ValueError(f"blocks must come in order: expected row {self.rows_done}, got {first_row}")
         last_row = first_row + len(vectors)
+        stored = np.ascontiguousarray(vectors.astype(self.identity.dtype))
+        bad = np.flatnonzero(~np.isfinite(stored).reshape(len(stored), -1).all(axis=1))
+        if len(bad):
+            raise FeaturesError(
+                f"row {first_row + bad[0]} of {self.path.name} holds a non-finite value (NaN, or too large for "
+                f"{self.identity.dtype}); nothing of it was stored: check the model that computed it"
+            )
         try:
-            self._file[DATASET][first_row:last_row] = vectors.astype(self.identity.dtype)
+            self._file[DATASET][first_row:last_row] = stored
+            self._store_checksums(first_row, stored)
             self._sync()
             self.rows_done = last_row
             self._record_progress()
@@ -144,29 +191,31 @@ class ResumableFeatures:
         self._file.attrs.modify("complete", True)  # in place: no metadata moves, whichever run finishes
         self._sync()
         self._close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.partial, self.path)
-        self.progress.unlink()
+        move_into_place(self.partial, self.path)
+        self.record.delete()
+
+    def _store_checksums(self, first_row: int, stored: np.ndarray) -> None:
+        """The crc32 of every chunk the block ``stored`` (from ``first_row``) wrote into; a chunk
+        begun by the previous block is read back to be summed whole."""
+        dataset = self._file[DATASET]
+        rows = dataset.chunks[0]
+        last_row = first_row + len(stored)
+        for chunk in range(first_row // rows, -(-last_row // rows)):
+            begin, end = chunk * rows, min((chunk + 1) * rows, last_row)
+            part = stored[begin - first_row : end - first_row] if begin >= first_row else dataset[begin:end]
+            self._file[CHECKSUMS][chunk] = zlib.crc32(np.ascontiguousarray(part).data)
 
     def _reason_to_start_over(self) -> str | None:
-        if not self.progress.exists() or not self.partial.exists():
-            return "no partial file with a progress record"
-        try:
-            state = json.loads(self.progress.read_text())
-        except (OSError, ValueError) as e:
-            return f"its progress record is unreadable ({e})"
-        differences = [
-            f"{key} {value!r} (now {asdict(self.identity)[key]!r})"
-            for key, value in state["identity"].items()
-            if asdict(self.identity).get(key) != value
-        ]
-        if differences:
-            return "the partial file was made with " + ", ".join(differences)
+        if not self.partial.exists():
+            return "no partial file"
+        progress, reason = self.record.load()
+        if progress is None:
+            return reason  # "it was made with other code (elmo_imdb/bilm/lstm.py)", say
         try:
             self._file = h5py.File(self.partial, "r+", rdcc_nbytes=0)
         except OSError as e:
             return f"the partial file cannot be opened ({e})"
-        self.rows_done = int(state["rows_done"])
+        self.rows_done = int(progress["rows_done"])
         return None
 
     def _create(self) -> None:
@@ -182,6 +231,9 @@ class ResumableFeatures:
             dcpl=allocate_now,
             fill_time="never",  # every row is written before the file is complete
             track_times=False,
+        )
+        self._file.create_dataset(
+            CHECKSUMS, shape=(-(-self.n_rows // CHUNK_ROWS),), dtype=np.uint32, dcpl=contiguous_now(), track_times=False
         )
         self._file.attrs.update({**asdict(self.identity), "complete": False})
         self._sync()
@@ -202,17 +254,61 @@ class ResumableFeatures:
         os.fsync(self._file.id.get_vfd_handle())
 
     def _record_progress(self) -> None:
-        with atomic_output(self.progress) as tmp:
-            tmp.write_text(json.dumps({"identity": asdict(self.identity), "rows_done": self.rows_done}))
+        self.record.save({"rows_done": self.rows_done})
 
 
-def open_features(path: str | Path, split: PreparedSplit) -> h5py.Dataset:
-    """Open the features of ``split`` for reading; refuse a file that is unfinished, computed
-    from other rows, or shaped for another ``maxlen``."""
-    f = h5py.File(require_file(path, "embed"), "r")
+def contiguous_now() -> h5py.h5p.PropDCID:
+    """Dataset creation properties: contiguous, allocated at creation, never filled."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    return dcpl
+
+
+class CheckedFeatures:
+    """The stored vectors of a features file, sliced like the dataset (``[a:b]``), each read
+    made of whole chunks whose crc32 and finiteness are checked before a row is handed out."""
+
+    def __init__(self, dataset: h5py.Dataset, path: Path):
+        self.dataset, self.path, self.file = dataset, path, dataset.file
+        self.shape, self.dtype, self.chunks = dataset.shape, dataset.dtype, dataset.chunks
+        self.checksums = self.file[CHECKSUMS][:]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError(f"stored features are read in slices of consecutive rows, not {index!r}")
+        start, stop, _ = index.indices(len(self))
+        if start >= stop:
+            return np.empty((0, *self.shape[1:]), self.dtype)
+        rows = self.chunks[0]
+        first = start // rows * rows
+        block = self.dataset[first : min(-(-stop // rows) * rows, len(self))]
+        for begin in range(0, len(block), rows):
+            self._check(first + begin, block[begin : begin + rows])
+        return block[start - first : stop - first]
+
+    def _check(self, first_row: int, chunk: np.ndarray) -> None:
+        index = first_row // self.chunks[0]
+        if zlib.crc32(np.ascontiguousarray(chunk).data) != self.checksums[index]:
+            raise DamagedFeaturesError(
+                f"{self.path}: chunk {index} (rows {first_row}-{first_row + len(chunk) - 1}) does not match its "
+                f"checksum: the file is damaged; {RERUN}"
+            )
+        bad = np.flatnonzero(~np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1))
+        if len(bad):
+            raise DamagedFeaturesError(f"{self.path}: row {first_row + bad[0]} holds a non-finite value; {RERUN}")
+
+
+def open_features(path: str | Path, split: PreparedSplit) -> CheckedFeatures:
+    """Open the features of ``split`` for checked reading; refuse a file that is missing,
+    truncated, unfinished, computed from other rows, or shaped for another ``maxlen``."""
+    f = open_store(path)
     attrs = dict(f.attrs)
     problem = None
-    if not attrs.get("complete", False) or DATASET not in f:
+    if not attrs.get("complete", False) or DATASET not in f or CHECKSUMS not in f:
         problem = "is unfinished"
     elif attrs["prepared_fingerprint"] != split.fingerprint:
         problem = (
@@ -223,12 +319,50 @@ def open_features(path: str | Path, split: PreparedSplit) -> h5py.Dataset:
         problem = f"has shape {f[DATASET].shape[:2]}, the split needs {(len(split), split.maxlen)}"
     if problem:
         f.close()
-        raise PreparedDataError(f"{path} {problem}; re-run the embed stage (`dvc repro embed`)")
-    return f[DATASET]
+        raise PreparedDataError(f"{path} {problem}; {RERUN}")
+    return CheckedFeatures(f[DATASET], Path(path))
+
+
+def open_store(path: str | Path) -> h5py.File:
+    """The features file at ``path`` for reading; missing or unreadable (truncated, say) in one line."""
+    if not Path(path).is_file():
+        raise PreparedDataError(f"{path} does not exist; run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_google`)")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise PreparedDataError(f"{path} cannot be read ({' '.join(str(e).split())}); {RERUN}") from None
 
 
 def stored_identity(path: str | Path) -> dict:
     """What a finished features file records as having computed its vectors (its
     :class:`FeatureIdentity` attributes), for a trained run to record in turn."""
-    with h5py.File(require_file(path, "embed"), "r") as f:
+    with open_store(path) as f:
         return {key: value.tolist() if hasattr(value, "tolist") else value for key, value in f.attrs.items()}
+
+
+def verify(path: str | Path) -> str:
+    """``ok: N chunks`` for a complete features file whose every chunk is intact; otherwise a
+    :class:`PreparedDataError` naming the first bad chunk."""
+    f = open_store(path)
+    try:
+        if not f.attrs.get("complete", False) or CHECKSUMS not in f:
+            raise PreparedDataError(f"{path} is unfinished; {RERUN}")
+        features = CheckedFeatures(f[DATASET], Path(path))
+        rows = features.chunks[0]
+        for first in range(0, len(features), rows):
+            features[first : first + rows]
+        return f"ok: {len(features.checksums)} chunks"
+    finally:
+        f.close()
+
+
+if __name__ == "__main__":
+    # python -m elmo_imdb.features verify data/elmo_imdb [more files or folders]
+    if len(sys.argv) < 3 or sys.argv[1] != "verify":
+        sys.exit("usage: python -m elmo_imdb.features verify FILE_OR_FOLDER...")
+    for target in map(Path, sys.argv[2:]):
+        for file in sorted(target.glob("*.h5")) if target.is_dir() else [target]:
+            try:
+                print(f"{file}: {verify(file)}")
+            except PipelineError as e:
+                sys.exit(f"error: {e}")

@@ -98,7 +98,7 @@ class EmbedParams:
         choices=("elmo", "lstm_outputs1", "lstm_outputs2", "layers"),
     )
     dtype: str = _spec("storage dtype of the cached vectors", choices=("float16", "float32"))
-    batch_size: int = _spec("reviews per ELMo call (speed and memory only, not the values)", min=1)
+    batch_size: int = _spec("reviews per ELMo call (speed and memory; a dependency: it changes stored bytes by one float16 ulp, rarely)", min=1)
     workers: int = _spec(
         "ELMo processes: 1 runs ELMo in the stage itself, as before; more run it on that many Ray "
         "workers (elmo_imdb/cluster.py, docs/scaling.md). Speed only: the features are the same",

@@ -5,9 +5,11 @@ MODEL is a folder holding a published-format options.json + weights.hdf5 (the bi
 pretrain stage, or AllenNLP's downloads), or else a TF-Hub handle or module folder
 (google/elmo/3). This is the expensive stage (see README: an hour or more on a CPU for the
 full-size model, minutes on a GPU); TensorFlow uses a GPU when it sees one. `embed.batch_size`
-changes speed and memory only. So do `embed.workers` and `embed.cluster`: with more than one
-worker, or a cluster, ELMo runs on Ray workers and this process writes what they compute
-(elmo_imdb/cluster.py, docs/scaling.md). Interrupt it at any moment: the next run continues
+sets speed and memory, and also the stored bytes (a batch is padded to its longest review, and
+one float16 ulp in about ten million values differs between batch sizes): it is a dependency
+of the stage and part of a partial file's resume identity. `embed.workers` and `embed.cluster`
+change speed only: with more than one worker, or a cluster, ELMo runs on Ray workers and this
+process writes what they compute (elmo_imdb/cluster.py, docs/scaling.md). Interrupt it at any moment: the next run continues
 from the last stored block.
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the console
 from elmo_imdb.embedders import embed_blocks, load_embedder, vector_shape
 from elmo_imdb.features import FeatureIdentity, ResumableFeatures
+from elmo_imdb.locking import one_writer
 from elmo_imdb.prepared import SPLITS, PreparedSplit
 
 
@@ -36,24 +39,31 @@ def main(args, params):
 
 def store(args, p, splits, embedder, blocks):
     """Every split's features, block by block from where a previous run stopped, as ``blocks``
-    (:func:`embed_blocks` with ``embedder``, or the Ray workers') computes them."""
+    (:func:`embed_blocks` with ``embedder``, or the Ray workers') computes them. The scratch
+    folder is locked for the whole run: a second run on it is refused before it opens a file."""
     shape = vector_shape(embedder)
     scratch = args.scratch or Path("data/elmo.partial") / args.out.name
-    for name, split in splits.items():
-        identity = FeatureIdentity(
-            elmo=embedder.identity,
-            output=p.output,
-            dtype=p.dtype,
-            maxlen=split.maxlen,
-            vector_shape=list(shape),
-            prepared_fingerprint=split.fingerprint,
-        )
-        print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
-        with ResumableFeatures(args.out / f"{name}.h5", scratch, len(split), identity) as features:
-            first_row = features.resume()
-            for start, vectors in blocks(split, p.batch_size, shape, first_row):
-                features.write(start, vectors)
-            features.finish()
+    with one_writer(scratch):
+        for name, split in splits.items():
+            store_split(args, p, name, split, shape, scratch, embedder, blocks)
+
+
+def store_split(args, p, name, split, shape, scratch, embedder, blocks):
+    identity = FeatureIdentity(
+        elmo=embedder.identity,
+        output=p.output,
+        dtype=p.dtype,
+        maxlen=split.maxlen,
+        vector_shape=list(shape),
+        prepared_fingerprint=split.fingerprint,
+        batch_size=p.batch_size,
+    )
+    print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
+    with ResumableFeatures(args.out / f"{name}.h5", scratch, len(split), identity) as features:
+        first_row = features.resume()
+        for start, vectors in blocks(split, p.batch_size, shape, first_row):
+            features.write(start, vectors)
+        features.finish()
 
 
 if __name__ == "__main__":

@@ -89,10 +89,10 @@ def tiny_store(tmp_path_factory, tiny_splits) -> Path:
         ids = vocab.encode(split)
         save_ids(data / "base" / f"{name}.h5", ids, split)
         vectors = rng.normal(size=(*ids.shape, 8)).astype(np.float16) * (ids != 0)[..., None]
-        identity = FeatureIdentity("tiny-random", "elmo", "float16", split.maxlen, [8], split.fingerprint)
+        identity = FeatureIdentity("tiny-random", "elmo", "float16", split.maxlen, [8], split.fingerprint, 50)
         store_features(data / "elmo_imdb" / f"{name}.h5", vectors, identity)
         layers = rng.normal(size=(*ids.shape, 3, 8)).astype(np.float16) * (ids != 0)[..., None, None]
-        identity = FeatureIdentity("tiny-random", "layers", "float16", split.maxlen, [3, 8], split.fingerprint)
+        identity = FeatureIdentity("tiny-random", "layers", "float16", split.maxlen, [3, 8], split.fingerprint, 50)
         store_features(data / "elmo_layers" / f"{name}.h5", layers, identity)
     return root
 

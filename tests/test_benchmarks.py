@@ -58,7 +58,7 @@ def test_store_layouts_reads_every_layout(tmp_path):
     from elmo_imdb.features import FeatureIdentity
 
     rows = np.random.default_rng(0).normal(size=(200, 4, 8)).astype(np.float16)
-    path = store_features(tmp_path / "train.h5", rows, FeatureIdentity("test", "elmo", "float16", 4, [8], "f"))
+    path = store_features(tmp_path / "train.h5", rows, FeatureIdentity("test", "elmo", "float16", 4, [8], "f", 50))
     out = tmp_path / "layouts.json"
     run_benchmark("store_layouts", str(path), "--reviews", "200", "--repeats", "1", "--out", str(out))
     results = json.loads(out.read_text())

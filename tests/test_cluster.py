@@ -102,13 +102,30 @@ def reference(root: Path, model: str, output: str = "elmo", dtype: str = "float1
     return REFERENCES[key]
 
 
+#: How far a stored value may be from the stage's own process: on some CPUs (an AVX-512 AMD
+#: EPYC, 2026-12-06) the tiny biLM's vectors through Ray differed from the second block on, in
+#: about 300 of 19.7 M float16 values by one unit in the last place, and in 1.5 % of float32
+#: values by a few; on others none did (docs/scaling.md, "What is identical, and when").
+#: dtype: (share of values that may differ, ulps each may be apart)
+LAST_BITS = {np.dtype("float16"): (1e-4, 1), np.dtype("float32"): (0.05, 16)}
+
+
 def assert_same_files(features: Path, reference: Path) -> None:
+    """Every split's file equals the reference's: attributes and dtype, and every vector,
+    byte for byte or (see LAST_BITS) but for a few values a few units in the last place apart."""
     for name in SPLITS:
         with h5py.File(features / f"{name}.h5") as f, h5py.File(reference / f"{name}.h5") as g:
-            np.testing.assert_array_equal(f["features"][:], g["features"][:], err_msg=name)
-            assert f["features"].dtype == g["features"].dtype and np.abs(g["features"][:]).max() > 0
+            ours, theirs = f["features"][:], g["features"][:]
+            assert ours.dtype == theirs.dtype and ours.shape == theirs.shape and np.abs(theirs).max() > 0, name
             assert {k: np.asarray(v).tolist() for k, v in f.attrs.items()} == {k: np.asarray(v).tolist() for k, v in g.attrs.items()}
-        assert (features / f"{name}.h5").read_bytes() == (reference / f"{name}.h5").read_bytes(), f"{name}.h5 differs"
+            share, ulps = LAST_BITS[ours.dtype]
+            differ = ours != theirs
+            assert differ.mean() <= share, f"{name}: {differ.sum()} of {differ.size} values differ"
+            ulp = np.spacing(np.maximum(np.abs(ours[differ]), np.abs(theirs[differ])))
+            assert (np.abs(ours[differ].astype(np.float64) - theirs[differ]) <= ulps * ulp).all(), f"{name}: values differ by more than {ulps} ulp"
+            assert ((ours == 0) == (theirs == 0)).all(), f"{name}: padding is not where it was"
+        if not differ.any():
+            assert (features / f"{name}.h5").read_bytes() == (reference / f"{name}.h5").read_bytes(), f"{name}.h5 differs"
 
 
 def parent_of(pid: int) -> int:
@@ -220,7 +237,7 @@ def test_the_stage_killed_mid_run_resumes_to_the_same_files(data, ray_address):
         assert stage.poll() is None, f"the stage ended before it could be killed: {stage.communicate()[1][-2000:]}"
         assert time.monotonic() < deadline
         try:
-            done = json.loads(progress.read_text())["rows_done"]
+            done = json.loads(progress.read_text())["progress"]["rows_done"]
         except (OSError, ValueError):
             done = 0
         if BLOCK_ROWS <= done < N_TRAIN:
@@ -236,7 +253,7 @@ def test_the_stage_killed_mid_run_resumes_to_the_same_files(data, ray_address):
     assert re.search(rf"^train.h5: resuming at row (\d+) of {N_TRAIN}$", out, re.MULTILINE).group(1) in {str(done), str(done + BLOCK_ROWS)}
     assert "ELMo runs on 2 Ray workers" in out
     assert_same_files(args.out, reference(data, "bilm"))
-    assert not list(args.scratch.iterdir())
+    assert [p.name for p in args.scratch.iterdir()] == [".lock"]  # the lock file stays (elmo_imdb/locking.py)
 
 
 # ---------------------------------------------------------------------------------------------- errors

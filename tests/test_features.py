@@ -1,5 +1,6 @@
 import json
 import zlib
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from conftest import store_features
 from elmo_imdb.embedders import BLOCK_ROWS, embed_blocks
-from elmo_imdb.features import DATASET, FeatureIdentity, FeaturesError, ResumableFeatures, open_features
+from elmo_imdb.features import CHECKSUMS, CHUNK_ROWS, DATASET, DamagedFeaturesError, FeatureIdentity, FeaturesError, ResumableFeatures, open_features
 from elmo_imdb.prepared import PreparedDataError
 
 
@@ -34,7 +35,7 @@ def expected_row(tokens, maxlen):
 
 
 def identity(split, dtype="float16", dim=3, elmo="test"):
-    return FeatureIdentity(elmo=elmo, output="elmo", dtype=dtype, maxlen=split.maxlen, vector_shape=[dim], prepared_fingerprint=split.fingerprint)
+    return FeatureIdentity(elmo=elmo, output="elmo", dtype=dtype, maxlen=split.maxlen, vector_shape=[dim], prepared_fingerprint=split.fingerprint, batch_size=50)
 
 
 def position_vectors(split):
@@ -99,7 +100,36 @@ def test_a_partial_file_from_another_model_is_started_over_and_says_why(tmp_path
         f.write(0, position_vectors(split)[:4])
     with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split, elmo="hub:new")) as f:
         assert f.resume() == 0
-    assert "t.h5: starting over: the partial file was made with elmo 'hub:old' (now 'hub:new')" in capsys.readouterr().out
+    assert "t.h5: starting over: it was made with other elmo 'hub:old' (now 'hub:new')\n" in capsys.readouterr().out
+
+
+def test_a_partial_file_from_other_code_is_started_over_and_names_the_changed_file(tmp_path, tiny_splits, capsys, monkeypatch):
+    """Killed under one version of the biLM, resumed under another: the rows of both never meet in one file."""
+    import elmo_imdb.features as features_module
+
+    split = tiny_splits["train"]
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split)) as f:
+        f.resume()
+        f.write(0, position_vectors(split)[:4])
+    real = features_module.code_fingerprint
+    monkeypatch.setattr(features_module, "code_fingerprint", lambda modules: {**real(modules), "elmo_imdb/bilm/lstm.py": "changed"})
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split)) as f:
+        assert f.resume() == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "t.h5: starting over: it was made with other code (elmo_imdb/bilm/lstm.py)"
+
+
+def test_the_resume_identity_holds_the_batch_size_and_the_vector_code(tmp_path, tiny_splits, capsys):
+    split = tiny_splits["train"]
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity(split)) as f:
+        f.resume()
+        f.write(0, position_vectors(split)[:4])
+    record = json.loads((tmp_path / "scratch" / "t.progress.json").read_text())
+    assert record["identity"]["batch_size"] == 50 and record["progress"] == {"rows_done": 4}
+    assert {"elmo_imdb/embedders.py", "elmo_imdb/bilm/lstm.py", "elmo_imdb/features.py"} <= record["identity"]["code"].keys()
+    other = FeatureIdentity(**{**identity(split).__dict__, "batch_size": 7})
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), other) as f:
+        assert f.resume() == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "t.h5: starting over: it was made with other batch_size 50 (now 7)"
 
 
 def test_an_unreadable_partial_file_is_started_over(tmp_path, tiny_splits, capsys):
@@ -110,8 +140,8 @@ def test_an_unreadable_partial_file_is_started_over(tmp_path, tiny_splits, capsy
     with ResumableFeatures(tmp_path / "v.h5", tmp_path / "scratch", len(split), identity(split)) as f:
         assert f.resume() == 0
     assert "starting over: the partial file cannot be opened" in capsys.readouterr().out
-    progress = json.loads((tmp_path / "scratch" / "v.progress.json").read_text())
-    assert progress["rows_done"] == 0 and progress["identity"]["prepared_fingerprint"] == split.fingerprint
+    record = json.loads((tmp_path / "scratch" / "v.progress.json").read_text())
+    assert record["progress"]["rows_done"] == 0 and record["identity"]["prepared_fingerprint"] == split.fingerprint
 
 
 def test_a_failed_write_keeps_the_stored_rows_and_marks_nothing_complete(tmp_path, tiny_splits, monkeypatch):
@@ -124,7 +154,7 @@ def test_a_failed_write_keeps_the_stored_rows_and_marks_nothing_complete(tmp_pat
         with pytest.raises(FeaturesError, match=r"storing rows 8-16 of t.h5 failed .*No space left.* rows 0-8 are kept"):
             f.write(8, vectors[8:16])
     assert not (tmp_path / "t.h5").exists()
-    assert json.loads((tmp_path / "scratch" / "t.progress.json").read_text())["rows_done"] == 8
+    assert json.loads((tmp_path / "scratch" / "t.progress.json").read_text())["progress"]["rows_done"] == 8
 
 
 def test_open_refuses_unfinished_stale_and_missing_files(tmp_path, tiny_splits):
@@ -135,9 +165,9 @@ def test_open_refuses_unfinished_stale_and_missing_files(tmp_path, tiny_splits):
     for unfinish in (lambda attrs: attrs.modify("complete", False), lambda attrs: attrs.__delitem__("complete")):
         with h5py.File(path, "r+") as f:
             unfinish(f.attrs)  # a file being written holds complete = false; an older one no attribute
-        with pytest.raises(PreparedDataError, match=r"is unfinished; re-run the embed stage \(`dvc repro embed`\)"):
+        with pytest.raises(PreparedDataError, match=r"is unfinished; delete it and re-run its embed stage \(`dvc repro embed_imdb` or `dvc repro embed_google`\)$"):
             open_features(path, val)
-    with pytest.raises(PreparedDataError, match=r"nope.h5 does not exist; run `dvc repro embed`"):
+    with pytest.raises(PreparedDataError, match=r"nope.h5 does not exist; run its embed stage \(`dvc repro embed_imdb` or `dvc repro embed_google`\)$"):
         open_features(tmp_path / "nope.h5", val)
 
 
@@ -145,7 +175,8 @@ def test_dataset_name_and_dtype_are_the_documented_ones(tmp_path, tiny_splits):
     split = tiny_splits["val"]
     store_features(tmp_path / "f.h5", position_vectors(split), identity(split, dtype="float32"))
     with h5py.File(tmp_path / "f.h5") as f:
-        assert list(f) == [DATASET] == ["features"] and f[DATASET].dtype == np.float32
+        assert list(f) == [CHECKSUMS, DATASET] == ["checksums", "features"] and f[DATASET].dtype == np.float32
+        assert f[CHECKSUMS].dtype == np.uint32 and f[CHECKSUMS].shape == (-(-len(split) // CHUNK_ROWS),)
 
 
 def test_features_of_another_maxlen_are_refused(tmp_path, tiny_splits):
@@ -163,3 +194,25 @@ def test_row_alignment_with_the_prepared_split_holds_for_every_row(tmp_path, tin
     for i, n in enumerate(split.lengths):
         assert not data[i, : split.maxlen - n].any()
         assert (data[i, split.maxlen - n :, 1] == np.arange(1, n + 1)).all()  # position k+1 at column maxlen-n+k
+
+
+def test_a_file_finishes_into_an_output_folder_on_another_file_system(tmp_path, tiny_splits, monkeypatch):
+    """Scratch on a local disk, outputs on a mounted volume: the rename across devices fails
+    with EXDEV, so the finished file is copied next to its real name and renamed there."""
+    import errno
+    import os
+
+    split = tiny_splits["train"]
+    scratch = tmp_path / "out" / "scratch"  # where store_features grows the file
+    real_replace = os.replace
+
+    def replace_across_devices(source, target):
+        if Path(source) == scratch / "train.h5":
+            raise OSError(errno.EXDEV, "Invalid cross-device link", str(source))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace_across_devices)
+    store_features(tmp_path / "out" / "train.h5", position_vectors(split), identity(split))
+    np.testing.assert_array_equal(open_features(tmp_path / "out" / "train.h5", split)[:], position_vectors(split).astype(np.float16))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scratch", "train.h5"]  # no temporary copy left
+    assert sorted(p.name for p in scratch.iterdir()) == []

@@ -125,7 +125,7 @@ def test_a_classifier_param_reruns_only_that_classifier(pipeline):
     assert stages_run(again) == {f"{stage}@bilstm-{variant}-{seed}" for stage in ("train", "evaluate") for variant in VARIANTS
                                  for seed in SEEDS} | {"summarize"}
     # speed only: must not invalidate the features (nothing runs, so no cluster is needed at `auto`)
-    set_params(work, embed={"batch_size": 3, "workers": 4, "cluster": "auto", "gpus_per_worker": 0.5})
+    set_params(work, embed={"workers": 4, "cluster": "auto", "gpus_per_worker": 0.5})
     assert stages_run(dvc(work, "repro")) == set()
     set_params(work, embed={"workers": 1, "cluster": None, "gpus_per_worker": 0})  # the later tests embed in the stage itself
 

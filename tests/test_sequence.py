@@ -12,7 +12,7 @@ from elmo_imdb.vocabulary import Vocabulary, save_ids
 def features(tmp_path, tiny_splits):
     """A features file for the tiny train split whose row i holds the value i everywhere."""
     split = tiny_splits["train"]
-    identity = FeatureIdentity("test", "elmo", "float32", split.maxlen, [2], split.fingerprint)
+    identity = FeatureIdentity("test", "elmo", "float32", split.maxlen, [2], split.fingerprint, 50)
     rows = np.broadcast_to(np.arange(len(split), dtype=np.float32)[:, None, None], (len(split), split.maxlen, 2))
     return open_features(store_features(tmp_path / "train.h5", rows, identity), split)
 

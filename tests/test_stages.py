@@ -99,7 +99,7 @@ def test_train_without_features_says_to_run_embed(tmp_path, tiny_splits):
         "--elmo", str(tmp_path / "elmo"), "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"),
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].endswith("train.h5 does not exist; run `dvc repro embed`")
+    assert result.stderr.strip().splitlines()[-1].endswith("train.h5 does not exist; run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_google`)")
     assert not (tmp_path / "m.keras").exists() and not (tmp_path / "r").exists()
 
 
