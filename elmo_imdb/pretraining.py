@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -138,11 +139,13 @@ class Pretraining:
         what happened. A finished run's checkpoint is restored too: ``run`` then trains no
         further and writes its curve and metrics again."""
         if not self.progress.exists():
+            remove_checkpoints(self.scratch, keep=None)
             return "no checkpoint: training starts from the beginning"
         try:
             state = json.loads(self.progress.read_text())
         except (OSError, ValueError) as e:
             return f"starting over: the checkpoint record is unreadable ({e})"
+        remove_checkpoints(self.scratch, keep=state.get("checkpoint"))  # what a killed write left
         ours = asdict(self.settings)
         differences = [key for key in ours if state["settings"].get(key) != ours[key]]
         if differences:
@@ -168,9 +171,7 @@ class Pretraining:
             record = {"settings": asdict(self.settings), "checkpoint": name, "step": int(self.step),
                       "tokens_seen": int(self.tokens_seen), "history": self.history, "seconds": self.seconds}
             tmp.write_text(json.dumps(record))
-        for old in self.scratch.glob("ckpt-*"):
-            if not old.name.startswith(name + "."):
-                old.unlink()
+        remove_checkpoints(self.scratch, keep=name)
 
     # ------------------------------------------------------------------------------ training
 
@@ -286,6 +287,19 @@ def write_curve(history: list[dict], dropped: dict[str, int], folder: str | Path
     with atomic_output(folder / "curve.tsv") as tmp:
         rows = ["\t".join(history[0])] + ["\t".join(str(value) for value in point.values()) for point in history]
         tmp.write_text("\n".join(rows) + "\n")
+
+
+def remove_checkpoints(scratch: Path, keep: str | None) -> None:
+    """Delete every checkpoint entry in ``scratch`` but the files of checkpoint ``keep``
+    (``ckpt-N.index``, ``ckpt-N.data-*``): older checkpoints, and what a write killed midway
+    leaves, a ``ckpt-N_temp/`` folder of TensorFlow's shards or a lone ``ckpt-N.index``."""
+    for entry in scratch.glob("ckpt-*"):
+        if keep is not None and entry.name.startswith(keep + "."):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _initial_weights(path: Path, config: BiLMConfig) -> dict[str, np.ndarray]:

@@ -247,6 +247,26 @@ def test_a_lower_budget_starts_over_and_gives_that_budgets_weights(corpus, tmp_p
     assert trainer(corpus, tmp_path / "longer").resume(int(lowered.tokens_seen)).startswith("resuming at step")
 
 
+def test_a_checkpoint_write_killed_midway_neither_stops_the_resume_nor_stays(corpus, tmp_path):
+    """A SIGKILL inside checkpoint.write leaves TensorFlow's ``ckpt-N_temp/`` folder of shards
+    (the record still names the checkpoint before it): the run resumes and the folder goes."""
+    tf.config.experimental.enable_op_determinism()
+    training = trainer(corpus, tmp_path)
+    training.run(tokens=500, eval_every=1000)
+    training.save()
+    step, scratch = int(training.step), tmp_path / "scratch"
+    killed = scratch / "ckpt-3_temp"
+    (killed / "part-00000-of-00001.data-00000-of-00001").mkdir(parents=True)  # shards half-written, a folder among them
+    (killed / "part-00000-of-00001.index").write_bytes(b"\x00junk")
+    (scratch / "ckpt-3.index").write_bytes(b"junk")  # the merge killed after its index
+    resumed = trainer(corpus, tmp_path)
+    assert resumed.resume(10**9) == f"resuming at step {step}, {int(training.tokens_seen):,} tokens seen"
+    assert not killed.exists() and not (scratch / "ckpt-3.index").exists()
+    resumed.run(tokens=1000, eval_every=1000)
+    end = int(resumed.step)
+    assert sorted(p.name for p in scratch.glob("ckpt-*")) == [f"ckpt-{end}.data-00000-of-00001", f"ckpt-{end}.index"]
+
+
 def test_a_checkpoint_of_other_settings_is_not_resumed_and_says_why(corpus, tmp_path):
     training = trainer(corpus, tmp_path)
     training.run(tokens=500, eval_every=1000)
