@@ -21,8 +21,8 @@ Resumable: every few minutes, and when interrupted with Ctrl-C or SIGTERM, a che
 (weights, softmax, Adam moments, step) is written to a scratch folder outside DVC's
 outputs. The data order and the softmax samples are functions of the step, so a resumed run
 computes exactly what an uninterrupted one would, bit for bit with TensorFlow's op determinism
-on. A checkpoint made from other data, options or settings is not resumed: training starts
-over and says why. The last checkpoint is kept after training, so raising the token budget
+on. A checkpoint made from other data, options, settings or code (:data:`TRAINING_CODE`) is
+not resumed: training starts over and says why in one line. The last checkpoint is kept after training, so raising the token budget
 continues from it.
 """
 
@@ -44,8 +44,10 @@ from tqdm import tqdm
 from elmo_imdb.atomic import atomic_output, sha256_of_file
 from elmo_imdb.bilm import BiLMConfig, random_weights, read_weights, write_weights
 from elmo_imdb.bilm.language_model import LanguageModel, type_char_ids
+from elmo_imdb.code_fingerprint import code_fingerprint
 from elmo_imdb.errors import PipelineError
 from elmo_imdb.lm_corpus import LMCorpus, batch_rows
+from elmo_imdb.resume_record import ResumeRecord
 
 LEARNING_RATE = 1e-3
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7  # Adam's usual constants (Keras' defaults)
@@ -53,6 +55,12 @@ CLIP_NORM = 10.0
 RECIPE = f"adam lr={LEARNING_RATE} beta_1={BETA_1} beta_2={BETA_2} epsilon={EPSILON} clip_norm={CLIP_NORM}"
 CHECKPOINT_SECONDS = 300
 HELDOUT_BATCH = 32  # windows per held-out step: the full-softmax logits are [~80 x 32, vocab_size] floats
+#: The code a checkpoint's numbers depend on, part of its record's identity (a change to any of
+#: these files starts training over): this module (the data order and the Adam step), the biLM
+#: and its training model (elmo_imdb.bilm: forward pass, sampled softmax, initial weights), and
+#: elmo_imdb.lm_corpus, whose batch_rows orders the windows (the corpus's content is in
+#: Settings.corpus already). Not the export: it runs from the checkpoint after training.
+TRAINING_CODE = ("elmo_imdb.pretraining", "elmo_imdb.bilm", "elmo_imdb.lm_corpus")
 
 
 def usable_cores() -> int:
@@ -81,9 +89,9 @@ class PretrainingError(PipelineError):
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a training run's result depends on, besides the corpus (recorded with
-    each checkpoint; a checkpoint of other settings is not resumed). The token budget is not
-    among them: a longer budget continues the same run."""
+    """Everything a training run's result depends on besides its code (recorded with each
+    checkpoint, with :data:`TRAINING_CODE`'s fingerprint; a checkpoint of other settings is not
+    resumed). The token budget is not among them: a longer budget continues the same run."""
 
     options: dict
     init: str | None  # sha256 of the weights.hdf5 training starts from, or None: random
@@ -123,7 +131,7 @@ class Pretraining:
             model=self.model, moments=self.moments, step=self.step, tokens_seen=self.tokens_seen
         )
         self.scratch = Path(scratch)
-        self.progress = self.scratch / "progress.json"
+        self.record = ResumeRecord(self.scratch / "progress.json", {**asdict(self.settings), "code": code_fingerprint(TRAINING_CODE)})
         self.history: list[dict] = []  # one entry per held-out evaluation: the learning curve
         self.seconds = 0.0  # wall-clock time of training so far (up to the last checkpoint, after a resume)
         windows = tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)
@@ -133,44 +141,41 @@ class Pretraining:
     # ------------------------------------------------------------------------------ resuming
 
     def resume(self, tokens: int) -> str:
-        """Restore the last checkpoint if it was made with these settings and has not trained
-        past a budget of ``tokens`` (a run stops at the first step that reaches its budget, so
-        a checkpoint whose previous step had already reached it belongs to a longer run); say
-        what happened. A finished run's checkpoint is restored too: ``run`` then trains no
-        further and writes its curve and metrics again."""
-        if not self.progress.exists():
+        """Restore the last checkpoint if its record has this run's identity (settings, code,
+        library versions) and it has not trained past a budget of ``tokens`` (a run stops at
+        the first step that reaches its budget, so a checkpoint whose previous step had
+        already reached it belongs to a longer run); say what happened in one line. A finished
+        run's checkpoint is restored too: ``run`` then trains no further and writes its curve
+        and metrics again. Starting over deletes the record and the checkpoints at once, and
+        whatever a killed write left is deleted in any case."""
+        progress, reason = self.record.load()
+        if progress is None and not self.record.path.exists():
             remove_checkpoints(self.scratch, keep=None)
             return "no checkpoint: training starts from the beginning"
-        try:
-            state = json.loads(self.progress.read_text())
-        except (OSError, ValueError) as e:
-            return f"starting over: the checkpoint record is unreadable ({e})"
-        remove_checkpoints(self.scratch, keep=state.get("checkpoint"))  # what a killed write left
-        ours = asdict(self.settings)
-        differences = [key for key in ours if state["settings"].get(key) != ours[key]]
-        if differences:
-            return "starting over: the checkpoint was made with another " + ", ".join(
-                "corpus (other reviews, window, vocabulary or held-out slice)" if key == "corpus" else key
-                for key in differences
-            )
-        step, seen = state.get("step", 0), state.get("tokens_seen", 0)  # absent in records of older code
-        if step and seen - int(self.corpus.train.lengths[self._rows(step - 1)].sum()) >= tokens:
-            return (
-                f"starting over: the checkpoint has trained on {seen:,} tokens, past pretrain.tokens={tokens:,} "
-                "(a lower budget than the run it belongs to); raising the budget again continues from the new run"
-            )
-        self.checkpoint.read(str(self.scratch / state["checkpoint"])).assert_consumed()
-        self.history, self.seconds = state["history"], state["seconds"]
+        if progress is not None:
+            step, seen = progress["step"], progress["tokens_seen"]
+            if step and seen - int(self.corpus.train.lengths[self._rows(step - 1)].sum()) >= tokens:
+                reason = (
+                    f"it has trained on {seen:,} tokens, past pretrain.tokens={tokens:,} (a lower budget than the run "
+                    "it belongs to); raising the budget again continues from the new run"
+                )
+            else:
+                reason = _unreadable(self.scratch / progress["checkpoint"])
+        if reason:
+            self.record.delete()
+            remove_checkpoints(self.scratch, keep=None)
+            return f"starting over, the checkpoint in {self.scratch} cannot be resumed: {reason}"
+        remove_checkpoints(self.scratch, keep=progress["checkpoint"])  # what a killed write left
+        self.checkpoint.read(str(self.scratch / progress["checkpoint"])).assert_consumed()
+        self.history, self.seconds = progress["history"], progress["seconds"]
         return f"resuming at step {int(self.step)}, {int(self.tokens_seen):,} tokens seen"
 
     def save(self) -> None:
         """Write a checkpoint, then (atomically) the record that points to it; drop older ones."""
         name = f"ckpt-{int(self.step)}"
         self.checkpoint.write(str(self.scratch / name))
-        with atomic_output(self.progress) as tmp:
-            record = {"settings": asdict(self.settings), "checkpoint": name, "step": int(self.step),
-                      "tokens_seen": int(self.tokens_seen), "history": self.history, "seconds": self.seconds}
-            tmp.write_text(json.dumps(record))
+        self.record.save({"checkpoint": name, "step": int(self.step), "tokens_seen": int(self.tokens_seen),
+                          "history": self.history, "seconds": self.seconds})
         remove_checkpoints(self.scratch, keep=name)
 
     # ------------------------------------------------------------------------------ training
@@ -300,6 +305,19 @@ def remove_checkpoints(scratch: Path, keep: str | None) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink(missing_ok=True)
+
+
+def _unreadable(checkpoint: Path) -> str:
+    """Why the checkpoint files of prefix ``checkpoint`` cannot be read, or ``""``: every
+    tensor is read once (TensorFlow checks its CRC) before restoring, which would otherwise
+    stop halfway with some variables restored. A few seconds for the default biLM's checkpoint."""
+    try:
+        reader = tf.train.load_checkpoint(str(checkpoint))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError) as e:
+        return f"its files are unreadable ({type(e).__name__}: {e.message if isinstance(e, tf.errors.OpError) else e})"
+    return ""
 
 
 def _initial_weights(path: Path, config: BiLMConfig) -> dict[str, np.ndarray]:
