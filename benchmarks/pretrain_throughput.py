@@ -86,12 +86,12 @@ def main() -> None:
         # ops of share_cores_between_directions' width fit in the cores (all cores busy).
         side_by_side = max(1, cores // tf.config.threading.get_intra_op_parallelism_threads())
         chains = {n: matmul_chain(args.matmul_size, args.matmul_repeats, n) for n in sorted({1, side_by_side})}
-        first_step = seconds(lambda: training._train_step(*batches[0]).numpy())  # includes tracing
+        first_step = seconds(lambda: training.train_step(*batches[0]).numpy())  # includes tracing
         for chain, _ in chains.values():
             seconds(lambda: chain().numpy())
         step_s, matmul_s = [], {n: [] for n in chains}
         for windows, lengths in batches[1:]:
-            step_s.append(seconds(lambda: training._train_step(windows, lengths).numpy()))
+            step_s.append(seconds(lambda: training.train_step(windows, lengths).numpy()))
             for n, (chain, _) in chains.items():
                 matmul_s[n].append(seconds(lambda: chain().numpy()))
 

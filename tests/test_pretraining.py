@@ -238,7 +238,8 @@ def test_a_lower_budget_starts_over_and_gives_that_budgets_weights(corpus, tmp_p
     shorter.run(tokens=900, eval_every=1000)
     lowered = trainer(corpus, tmp_path / "longer")
     message = lowered.resume(900)
-    assert message.startswith(f"starting over: the checkpoint has trained on {int(longer.tokens_seen):,} tokens, past pretrain.tokens=900")
+    assert message.startswith(f"starting over, the checkpoint in {tmp_path / 'longer' / 'scratch'} cannot be resumed: "
+                              f"it has trained on {int(longer.tokens_seen):,} tokens, past pretrain.tokens=900")
     lowered.run(tokens=900, eval_every=1000)
     assert int(lowered.step) == int(shorter.step)
     for name, value in weights_of(shorter).items():
@@ -247,14 +248,67 @@ def test_a_lower_budget_starts_over_and_gives_that_budgets_weights(corpus, tmp_p
     assert trainer(corpus, tmp_path / "longer").resume(int(lowered.tokens_seen)).startswith("resuming at step")
 
 
+def test_a_checkpoint_write_killed_midway_neither_stops_the_resume_nor_stays(corpus, tmp_path):
+    """A SIGKILL inside checkpoint.write leaves TensorFlow's ``ckpt-N_temp/`` folder of shards
+    (the record still names the checkpoint before it): the run resumes and the folder goes."""
+    tf.config.experimental.enable_op_determinism()
+    training = trainer(corpus, tmp_path)
+    training.run(tokens=500, eval_every=1000)
+    training.save()
+    step, scratch = int(training.step), tmp_path / "scratch"
+    killed = scratch / "ckpt-3_temp"
+    (killed / "part-00000-of-00001.data-00000-of-00001").mkdir(parents=True)  # shards half-written, a folder among them
+    (killed / "part-00000-of-00001.index").write_bytes(b"\x00junk")
+    (scratch / "ckpt-3.index").write_bytes(b"junk")  # the merge killed after its index
+    resumed = trainer(corpus, tmp_path)
+    assert resumed.resume(10**9) == f"resuming at step {step}, {int(training.tokens_seen):,} tokens seen"
+    assert not killed.exists() and not (scratch / "ckpt-3.index").exists()
+    resumed.run(tokens=1000, eval_every=1000)
+    end = int(resumed.step)
+    assert sorted(p.name for p in scratch.glob("ckpt-*")) == [f"ckpt-{end}.data-00000-of-00001", f"ckpt-{end}.index"]
+
+
 def test_a_checkpoint_of_other_settings_is_not_resumed_and_says_why(corpus, tmp_path):
     training = trainer(corpus, tmp_path)
     training.run(tokens=500, eval_every=1000)
     training.save()
-    assert trainer(corpus, tmp_path, batch_size=4).resume(10**9) == "starting over: the checkpoint was made with another batch_size"
+    refused = f"starting over, the checkpoint in {tmp_path / 'scratch'} cannot be resumed: it was made with other "
+    assert trainer(corpus, tmp_path, batch_size=4).resume(10**9) == refused + "batch_size 8 (now 4)"
+    assert not list((tmp_path / "scratch").glob("ckpt-*")) and not (tmp_path / "scratch" / "progress.json").exists()
+    training.save()
     other = build_corpus(unlabelled_texts(seed=1), [], window=8, vocab_size=10, heldout_reviews=6, seed=0)
-    assert "another corpus" in trainer(other, tmp_path).resume(10**9)
+    assert trainer(other, tmp_path).resume(10**9) == refused + "corpus"
+    training.save()
     assert trainer(corpus, tmp_path).resume(10**9).startswith("resuming at step")
+
+
+def test_a_checkpoint_of_other_code_is_not_resumed_and_names_the_files(corpus, tmp_path, monkeypatch):
+    """Killed under one version of the training code, run again under another: the run starts
+    over (one line naming the changed file), never finishing one version's training with the other."""
+    import elmo_imdb.pretraining as pretraining
+
+    training = trainer(corpus, tmp_path)
+    training.run(tokens=500, eval_every=1000)
+    training.save()
+    fingerprint = pretraining.code_fingerprint(pretraining.TRAINING_CODE)
+    assert {"elmo_imdb/pretraining.py", "elmo_imdb/pretrain_step.py", "elmo_imdb/bilm/lstm.py", "elmo_imdb/lm_corpus.py", "tensorflow"} <= fingerprint.keys()
+    changed = {**fingerprint, "elmo_imdb/bilm/lstm.py": "0" * 64}
+    monkeypatch.setattr(pretraining, "code_fingerprint", lambda modules: changed)
+    assert trainer(corpus, tmp_path).resume(10**9) == (
+        f"starting over, the checkpoint in {tmp_path / 'scratch'} cannot be resumed: it was made with other code (elmo_imdb/bilm/lstm.py)"
+    )
+    again = trainer(corpus, tmp_path)
+    again.run(tokens=500, eval_every=1000)
+    assert int(again.step) == int(training.step)  # trained from the start, not resumed
+
+
+def test_a_record_whose_checkpoint_files_are_gone_starts_over(corpus, tmp_path):
+    training = trainer(corpus, tmp_path)
+    training.run(tokens=500, eval_every=1000)
+    for data in (tmp_path / "scratch").glob("ckpt-*.data-*"):
+        data.unlink()
+    message = trainer(corpus, tmp_path).resume(10**9)
+    assert message.startswith(f"starting over, the checkpoint in {tmp_path / 'scratch'} cannot be resumed: its files are unreadable")
 
 
 def test_init_continues_from_published_weights_and_refuses_ones_that_do_not_fit(corpus, tmp_path):
