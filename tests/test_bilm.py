@@ -254,7 +254,10 @@ def test_a_token_spelled_like_a_sentence_marker_reads_as_the_marker(name):
     folder = _fixture(name)
     bilm = load_bilm(folder / "options.json", folder / "lm_weights.hdf5")
     rows = TokenEmbeddingCache(bilm).embed(np.array([["a", "<S>", "</S>"]], dtype=object), np.array([3]))
-    np.testing.assert_array_equal(rows[0, 2], rows[0, 0])  # the token <S> is the sentence start
-    np.testing.assert_array_equal(rows[0, 3], rows[0, 4])  # the token </S> is the sentence end
+    # The same character ids give the same vector but for float rounding: the marker rows and the
+    # token rows go through the character CNN in batches of different shapes, and on some CPUs
+    # (CI, 2026-12-06) a batch's shape changes the last bit of a matmul.
+    np.testing.assert_allclose(rows[0, 2], rows[0, 0], rtol=1e-6, atol=1e-6)  # the token <S> is the sentence start
+    np.testing.assert_allclose(rows[0, 3], rows[0, 4], rtol=1e-6, atol=1e-6)  # the token </S> is the sentence end
     word_emb = bilm(*pad_batch([["a", "<S>", "</S>"]]))["word_emb"][0]
     np.testing.assert_allclose(word_emb[1], rows[0, 0], atol=1e-6)
