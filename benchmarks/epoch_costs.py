@@ -7,17 +7,20 @@ per epoch and per review:
 1. online: ELMo computed inside the training step for every batch, as the seed did (a Keras
    layer runs the biLM on the batch's tokens; its weights are frozen, so no gradient flows
    through it);
-2. cached: features read from the HDF5 store through ReviewSequence (the product);
-3. in-memory: the same features from a NumPy array already in RAM (the floor for 2);
-4. base: the classifier without ELMo;
+2. cached: features read from the HDF5 store through ReviewSequence (the product), every
+   chunk's crc32 and finiteness checked (CheckedFeatures);
+3. unchecked: the same reads from the HDF5 dataset itself, nothing checked (what the check costs);
+4. in-memory: the same features from a NumPy array already in RAM (the floor for 2);
+5. base: the classifier without ELMo;
 
 plus the embed throughput, the bytes on disk per review, and the read throughput of the
 Sequence alone against the disk's sequential read, both cold (benchmarks/store_layouts.py).
 Every mode goes through the same ReviewSequence code path: only the array behind
-``features`` differs (the HDF5 dataset, a NumPy array of vectors, or one of token indices).
-Each epoch is timed after a one-batch warm-up (tracing); cached, in-memory and base epochs are
-repeated, interleaved, and their medians reported. The BiLSTM gets all four modes; the faster
-classifiers (--also) get cached, in-memory and base, the cases where reading could show.
+``features`` differs (the checked store, the HDF5 dataset, a NumPy array of vectors, or one of
+token indices). Each epoch is timed after a one-batch warm-up (tracing); cached, unchecked,
+in-memory and base epochs are repeated, interleaved, and their medians reported. The BiLSTM
+gets all five modes; the faster classifiers (--also) all but online, the cases where reading
+could show.
 
 Example (after `dvc repro encode` on the real archive):
     python benchmarks/epoch_costs.py --reviews 5000 --out docs/benchmarks/epoch_costs.json
@@ -147,6 +150,7 @@ def main() -> None:
         cached = open_features(tmp / "train.h5", split)
         arrays = {
             "cached": cached,
+            "unchecked": cached.dataset,
             "in_memory": cached[:],
             "base": None,
         }
@@ -175,7 +179,7 @@ def main() -> None:
             "epoch_s": {},
         }
         for name in ["bilstm", *args.also]:
-            modes = ("cached", "in_memory", "base")
+            modes = ("cached", "unchecked", "in_memory", "base")
             models = {mode: model(name, mode) for mode in modes}
             seqs = {mode: sequence(mode) for mode in modes}
             times = {mode: [] for mode in modes}
@@ -191,8 +195,9 @@ def main() -> None:
 
     epochs = results["epoch_s"]["bilstm"]
     batches_per_epoch = -(-n // batch)
-    results["per_review_ms"] = {mode: round(epochs[mode] / n * 1e3, 2) for mode in ("online", "cached", "in_memory", "base")}
+    results["per_review_ms"] = {mode: round(epochs[mode] / n * 1e3, 2) for mode in ("online", "cached", "unchecked", "in_memory", "base")}
     results["ratios"] = {
+        **{f"{name}_checked_over_unchecked": round(e["cached"] / e["unchecked"], 3) for name, e in results["epoch_s"].items()},
         **{f"{name}_cached_over_in_memory": round(e["cached"] / e["in_memory"], 3) for name, e in results["epoch_s"].items()},
         "online_over_cached": round(epochs["online"] / epochs["cached"], 2),
         "sequence_cold_over_disk_read": round(results["sequence_read_cold"]["mb_s"] / results["disk_sequential_read_mb_s"], 3),

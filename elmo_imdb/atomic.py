@@ -91,7 +91,10 @@ def move_into_place(source: str | Path, path: str | Path) -> None:
         if e.errno != errno.EXDEV:
             raise
         with atomic_output(path) as tmp:
-            shutil.copyfile(source, tmp)
+            try:
+                shutil.copyfile(source, tmp)
+            except OSError as e:  # copyfile names the source; the write to ``path`` failed
+                raise OSError(e.errno, e.strerror, str(path)) from None
         source.unlink()
     _fsync(path.parent)
 

@@ -44,11 +44,11 @@ the first bad one.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
 import sys
 import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -118,8 +118,10 @@ class ResumableFeatures:
     Use as a context manager; :meth:`resume` tells where to continue.
     """
 
-    def __init__(self, path: str | Path, scratch_dir: str | Path, n_rows: int, identity: FeatureIdentity):
+    def __init__(self, path: str | Path, scratch_dir: str | Path, n_rows: int, identity: FeatureIdentity,
+                 names: Sequence[str] = ()):
         self.path = Path(path)
+        self.names = names  # the rows' reviews, for messages (PreparedSplit.names); may be empty
         self.partial = Path(scratch_dir) / self.path.name
         self.record = ResumeRecord(
             self.partial.with_suffix(".progress.json"), {**asdict(identity), "code": code_fingerprint(VECTOR_CODE)}
@@ -165,8 +167,10 @@ class ResumableFeatures:
         stored = np.ascontiguousarray(vectors.astype(self.identity.dtype))
         bad = np.flatnonzero(~np.isfinite(stored).reshape(len(stored), -1).all(axis=1))
         if len(bad):
+            row = first_row + bad[0]
+            review = f" (review {self.names[row]})" if len(self.names) > row else ""
             raise FeaturesError(
-                f"row {first_row + bad[0]} of {self.path.name} holds a non-finite value (NaN, or too large for "
+                f"row {row}{review} of {self.path.name} holds a non-finite value (NaN, or too large for "
                 f"{self.identity.dtype}); nothing of it was stored: check the model that computed it"
             )
         try:
@@ -219,6 +223,19 @@ class ResumableFeatures:
         return None
 
     def _create(self) -> None:
+        """A new partial file and its record; on a failure (a full disk), neither, and an
+        ``OSError`` naming the file (HDF5's own message spans lines and names no errno's text)."""
+        try:
+            self._create_file()
+        except OSError as e:
+            self._close()
+            self.partial.unlink(missing_ok=True)
+            self.record.delete()
+            if e.errno is None:
+                raise
+            raise OSError(e.errno, os.strerror(e.errno), str(self.partial)) from None
+
+    def _create_file(self) -> None:
         shape = (self.n_rows, self.identity.maxlen, *self.identity.vector_shape)
         allocate_now = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         allocate_now.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)

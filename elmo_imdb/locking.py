@@ -44,8 +44,11 @@ def one_writer(folder: str | Path):
             raise FolderBusyError(
                 f"another run (pid {holder}) is writing {folder}; wait for it to finish or stop it, then run again"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:  # a full disk: name the file, for the stage's one line
+            raise OSError(e.errno, e.strerror, str(folder / LOCK_NAME)) from None
         yield folder
     finally:
         os.close(fd)  # releases the lock

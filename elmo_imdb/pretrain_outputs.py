@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from elmo_imdb.atomic import atomic_output, write_json
+from elmo_imdb.atomic import atomic_hdf5, atomic_output, write_json
 from elmo_imdb.bilm import write_weights
 
 
@@ -24,8 +24,8 @@ def export_bilm(options: dict, weights: dict[str, np.ndarray], vocab: list[str],
     folder = Path(folder)
     with atomic_output(folder / "options.json") as tmp:
         tmp.write_text(json.dumps(options, indent=2) + "\n")
-    with atomic_output(folder / "weights.hdf5") as tmp:
-        write_weights(weights, tmp)
+    with atomic_hdf5(folder / "weights.hdf5") as f:  # built in memory: see atomic_hdf5
+        write_weights(weights, f)
     with atomic_output(folder / "vocab.txt") as tmp:
         tmp.write_text("\n".join(vocab) + "\n", encoding="utf-8")
     return folder

@@ -175,6 +175,12 @@ class Pretraining:
                 lengths = self.corpus.train.lengths[rows]
                 width = int(lengths.max()) + 2
                 loss = float(self.train_step(windows[:, :width], lengths))
+                if not np.isfinite(loss):  # before any checkpoint holds the diverged weights
+                    raise PretrainingError(
+                        f"the training loss became {loss} at step {int(self.step)}: the biLM diverged; nothing was "
+                        "exported and no checkpoint holds the diverged weights; a resume would diverge again, so "
+                        "change pretrain's settings (seed, batch_size or init) and run again"
+                    )
                 self.seconds += time.perf_counter() - loop_start
                 seen = int(self.tokens_seen)
                 progress.update(min(seen, tokens) - progress.n)

@@ -59,7 +59,7 @@ def store_split(args, p, name, split, shape, scratch, embedder, blocks):
         batch_size=p.batch_size,
     )
     print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
-    with ResumableFeatures(args.out / f"{name}.h5", scratch, len(split), identity) as features:
+    with ResumableFeatures(args.out / f"{name}.h5", scratch, len(split), identity, split.names) as features:
         first_row = features.resume()
         for start, vectors in blocks(split, p.batch_size, shape, first_row):
             features.write(start, vectors)

@@ -99,17 +99,17 @@ def tiny_store(tmp_path_factory, tiny_splits) -> Path:
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """``fill(folder_name, free_bytes)``: a folder on a 1 MB tmpfs of its own, filled up to
+    """``fill(folder_name, free_bytes, size_mb=1)``: a folder on a tmpfs of its own, filled up to
     leave ``free_bytes`` free, where a full disk is real. Skips where this process may not
     mount one (not root): tests that must run everywhere inject ``OSError(ENOSPC)`` instead."""
     import subprocess
 
     mounted = []
 
-    def fill(name: str, free_bytes: int) -> Path:
+    def fill(name: str, free_bytes: int, size_mb: int = 1) -> Path:
         folder = tmp_path / name
         folder.mkdir()
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True).returncode:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)], capture_output=True).returncode:
             pytest.skip("cannot mount a tmpfs here (not root?): the injected-ENOSPC tests cover this case")
         mounted.append(folder)
         stat = os.statvfs(folder)

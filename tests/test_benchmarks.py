@@ -45,12 +45,12 @@ def test_epoch_costs_times_every_mode(tiny_store, tiny_splits, tmp_path):
     )
     results = json.loads(out.read_text())
     assert set(results["epoch_s"]) == {"bilstm", "cnn", "pooled"}
-    assert set(results["epoch_s"]["bilstm"]) >= {"online", "cached", "in_memory", "base"}
+    assert set(results["epoch_s"]["bilstm"]) >= {"online", "cached", "unchecked", "in_memory", "base"}
     assert all(v > 0 for v in results["per_review_ms"].values())
     vector_bytes = tiny_splits["train"].maxlen * 1024 * 2  # float16 vectors of one review
     # the file's size over 12 reviews: two chunks of 10 rows, plus HDF5's metadata
     assert 20 / 12 * vector_bytes <= results["disk_bytes_per_review"] < 2 * vector_bytes
-    assert {"online_over_cached", "bilstm_cached_over_in_memory", "sequence_cold_over_disk_read"} <= set(results["ratios"])
+    assert {"online_over_cached", "bilstm_cached_over_in_memory", "bilstm_checked_over_unchecked", "sequence_cold_over_disk_read"} <= set(results["ratios"])
 
 
 @pytest.mark.slow

@@ -89,13 +89,13 @@ def test_a_nan_is_never_written(tmp_path, tiny_splits):
     vectors = vectors_of(split).astype(np.float32)
     vectors[13, 2, 0] = np.nan
     vectors[14, 0, 0] = 1e6  # finite in float32, infinite in the stored float16
-    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity) as f:
+    with ResumableFeatures(tmp_path / "t.h5", tmp_path / "scratch", len(split), identity, split.names) as f:
         f.resume()
         f.write(0, vectors[:10])
-        with pytest.raises(FeaturesError, match=r"^row 13 of t.h5 holds a non-finite value"):
+        with pytest.raises(FeaturesError, match=rf"^row 13 \(review {split.names[13]}\) of t.h5 holds a non-finite value"):
             f.write(10, vectors[10:16])
         vectors[13, 2, 0] = 0
-        with pytest.raises(FeaturesError, match=r"^row 14 of t.h5 holds a non-finite value \(NaN, or too large for float16\)"):
+        with pytest.raises(FeaturesError, match=r"^row 14 \(review .*\) of t.h5 holds a non-finite value \(NaN, or too large for float16\)"):
             f.write(10, vectors[10:16])
         assert f.rows_done == 10
 

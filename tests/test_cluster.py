@@ -261,6 +261,62 @@ def test_the_stage_killed_mid_run_resumes_to_the_same_files(data, ray_address):
     assert [p.name for p in args.scratch.iterdir()] == [".lock"]  # the lock file stays (elmo_imdb/locking.py)
 
 
+def descendants(pid: int) -> set[int]:
+    """The processes below ``pid``, from /proc (Linux)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (a zombie, waiting for init to reap it, is not)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
+
+
+@pytest.mark.slow
+def test_the_ray_of_a_stage_killed_with_sigkill_ends_with_it(data):
+    """A stage that started its own Ray, SIGKILLed: its workers end within seconds; Ray's own
+    agents within a minute and a half (they wait 60 s for the dead Ray's answer first: Ray's
+    publish_error_to_driver timeout); nothing of it stays behind."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("reads the process tree from /proc (Linux)")
+    stage = start_stage(stage_args(data, "own-ray-killed", "bilm", workers=2, cluster=None))
+    for line in stage.stdout:
+        if line.startswith("ELMo runs on 2 Ray workers"):
+            break
+    workers = {int(pid) for pid in re.findall(r"pid (\d+)\)", line)}
+    ray_processes = descendants(stage.pid)
+    assert len(workers) == 2 and workers <= ray_processes, (line, ray_processes)
+    stage.send_signal(signal.SIGKILL)
+    stage.communicate(timeout=60)
+    killed = time.monotonic()
+    while alive(workers) and time.monotonic() - killed < 15:
+        time.sleep(0.5)
+    assert not alive(workers), "the Ray workers outlived the stage by 15 s"
+    while alive(ray_processes) and time.monotonic() - killed < 90:
+        time.sleep(1)
+    left = alive(ray_processes)
+    assert not left, [Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:80] for pid in left]
+
+
 # ---------------------------------------------------------------------------------------------- errors
 
 

@@ -33,6 +33,7 @@ def setup(folder, archive, **pretrain):
 
 
 def start(folder, archive, run):
+    """The stage, writing folder/run/{bilm,metrics,scratch}."""
     cmd = [sys.executable, str(REPO / "stages/pretrain.py"), str(archive), str(folder / "prepared"), str(folder / run / "bilm"),
            "--metrics", str(folder / run / "metrics"), "--scratch", str(folder / run / "scratch"), "--params", str(folder / "params.yaml")]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
@@ -104,3 +105,54 @@ def test_bad_input_is_one_line_naming_the_key_and_writes_nothing(tmp_path, archi
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith(message)
     assert not (tmp_path / "run" / "bilm").exists() and not (tmp_path / "run" / "metrics").exists()
+    if "init" in pretrain:  # told before the corpus is read, not after
+        assert "corpus:" not in out
+
+
+@pytest.mark.slow
+def test_a_second_run_on_the_same_checkpoints_is_refused_in_one_line(tmp_path, archive):
+    setup(tmp_path, archive, tokens=10**6)
+    first = start(tmp_path, archive, "run")
+    wait_for_checkpoint(tmp_path, "run", first)
+    code, out, err = finish(start(tmp_path, archive, "run"))
+    assert code == 1 and "Traceback" not in err and "corpus:" not in out  # refused before any work
+    assert err.strip().splitlines() == [
+        f"error: another run (pid {first.pid}) is writing {tmp_path / 'run' / 'scratch'}; wait for it to finish or stop it, then run again"
+    ]
+    first.send_signal(signal.SIGTERM)
+    assert finish(first)[0] == 1
+    assert (tmp_path / "run" / "scratch" / "progress.json").exists()  # the first run's checkpoint, untouched
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, archive):
+    """An uninterrupted run of the tiny settings, on a disk with room."""
+    folder = tmp_path_factory.mktemp("straight")
+    setup(folder, archive)
+    code, out, err = finish(start(folder, archive, "run"))
+    assert code == 0, err
+    return folder / "run" / "bilm"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("full, free_bytes, failing, left", [
+    ("scratch", 8192, r"ckpt-\d+", {".lock"}),  # the lock fits; the first checkpoint does not
+    ("bilm", 4096, "weights.hdf5", {"options.json"}),  # the export: the weights file does not fit
+    ("metrics", 0, "metrics.json", set()),  # the first evaluation's metrics
+])
+def test_a_full_disk_is_one_line_and_after_making_room_the_run_gives_the_same_biLM(
+        tmp_path, archive, straight, small_disk, full, free_bytes, failing, left):
+    setup(tmp_path, archive)
+    (tmp_path / "run").mkdir()
+    disk = small_disk(f"run/{full}", free_bytes=free_bytes)
+    code, out, err = finish(start(tmp_path, archive, "run"))
+    assert code == 1 and "Traceback" not in err, err
+    assert re.fullmatch(rf"error: writing {re.escape(str(disk))}/{failing} failed: No space left on device; "
+                        "make room there and run again", err.strip().splitlines()[-1]), err
+    assert {p.name for p in disk.iterdir()} == {".filler"} | left  # no temporary file or folder
+    assert not (tmp_path / "run" / "bilm" / "weights.hdf5").exists()
+    (disk / ".filler").unlink()  # room made
+    code, out, err = finish(start(tmp_path, archive, "run"))
+    assert code == 0, err
+    for name in ("options.json", "weights.hdf5", "vocab.txt"):
+        assert (tmp_path / "run" / "bilm" / name).read_bytes() == (straight / name).read_bytes(), name

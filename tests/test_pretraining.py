@@ -268,6 +268,28 @@ def test_a_checkpoint_write_killed_midway_neither_stops_the_resume_nor_stays(cor
     assert sorted(p.name for p in scratch.glob("ckpt-*")) == [f"ckpt-{end}.data-00000-of-00001", f"ckpt-{end}.index"]
 
 
+def test_a_loss_that_becomes_nan_stops_the_run_before_a_checkpoint_holds_it(corpus, tmp_path):
+    """A diverged biLM (injected: one weight made NaN) stops at the first step whose loss is
+    not finite, in one line; the record keeps naming the last finite checkpoint."""
+    training = trainer(corpus, tmp_path)
+    training.run(tokens=500, eval_every=1000)
+    training.save()
+    saved = json.loads((tmp_path / "scratch" / "progress.json").read_text())["progress"]["checkpoint"]
+    step = int(training.step)
+    training.model.softmax_b.assign(tf.fill(training.model.softmax_b.shape, np.nan))
+    with pytest.raises(PretrainingError) as e:
+        training.run(tokens=2000, eval_every=100)  # an evaluation, and a save, after every step
+    assert str(e.value) == (
+        f"the training loss became nan at step {step + 1}: the biLM diverged; nothing was exported and no checkpoint "
+        "holds the diverged weights; a resume would diverge again, so change pretrain's settings (seed, batch_size "
+        "or init) and run again"
+    )
+    assert json.loads((tmp_path / "scratch" / "progress.json").read_text())["progress"]["checkpoint"] == saved
+    resumed = trainer(corpus, tmp_path)
+    assert resumed.resume(10**9).startswith(f"resuming at step {step}")
+    assert np.isfinite(resumed.model.softmax_b.numpy()).all()
+
+
 def test_a_checkpoint_of_other_settings_is_not_resumed_and_says_why(corpus, tmp_path):
     training = trainer(corpus, tmp_path)
     training.run(tokens=500, eval_every=1000)

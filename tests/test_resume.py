@@ -1,6 +1,7 @@
 """The embed stage killed at several moments, then resumed: the result equals an uninterrupted run."""
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -159,3 +160,24 @@ def test_disk_full_is_a_clear_error_and_resumable(setup, reference):
     result = features(setup, "diskfull")
     for name in reference:
         np.testing.assert_array_equal(result[name], reference[name])
+
+
+@pytest.mark.parametrize("full, failing, left", [
+    ("scratch", "train.h5", {".lock"}),  # creating the partial file (the lock fits in the last page)
+    ("features", "train.h5", set()),  # the finished file's move onto another, full, file system
+])
+def test_a_full_disk_at_creation_or_at_the_final_move_is_one_line_and_leaves_nothing(setup, reference, small_disk, full, failing, left):
+    run = f"full-{full}"
+    disk = small_disk(f"disk-{full}", free_bytes=4096 if full == "scratch" else 0, size_mb=48)  # with room: train.h5 is 39 MB
+    (setup / run).mkdir()
+    (setup / run / full).symlink_to(disk)
+    proc = start_embed(setup, run)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert re.fullmatch(rf"error: writing {re.escape(str(setup / run / full))}/(\.train\.partial-\d+)?{failing}.* failed: "
+                        r"No space left on device; make room there and run again", err.strip().splitlines()[-1]), err
+    assert {p.name for p in disk.iterdir()} == {".filler"} | left  # no partial file, no temporary copy
+    (disk / ".filler").unlink()  # room made
+    finish(start_embed(setup, run))
+    for name in reference:
+        assert (setup / run / "features" / f"{name}.h5").read_bytes() == (setup / "reference" / "features" / f"{name}.h5").read_bytes(), name

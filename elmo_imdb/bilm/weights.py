@@ -116,15 +116,15 @@ def random_weights(config: BiLMConfig, seed: int = 0) -> dict[str, np.ndarray]:
     return weights
 
 
-def write_weights(weights: dict[str, np.ndarray], path: str | Path) -> Path:
-    """Write ``weights`` (dataset name -> array) as a ``weights.hdf5`` in the published layout."""
-    path = Path(path)
-    with h5py.File(path, "w") as f:
-        for name, value in weights.items():
-            f.create_dataset(name, data=value, track_times=False)
-    return path
+def write_weights(weights: dict[str, np.ndarray], f: h5py.File) -> None:
+    """Store ``weights`` (dataset name -> array) in the open file ``f``, in the published layout."""
+    for name, value in weights.items():
+        f.create_dataset(name, data=value, track_times=False)
 
 
 def write_random_weights(options: dict, path: str | Path, seed: int = 0) -> Path:
     """Write a ``weights.hdf5`` of :func:`random_weights` for ``options``."""
-    return write_weights(random_weights(BiLMConfig.from_options(options), seed), path)
+    path = Path(path)
+    with h5py.File(path, "w") as f:
+        write_weights(random_weights(BiLMConfig.from_options(options), seed), f)
+    return path
