@@ -8,12 +8,13 @@ per epoch and per review:
    layer runs the biLM on the batch's tokens; its weights are frozen, so no gradient flows
    through it);
 2. cached: features read from the HDF5 store through ReviewSequence (the product), every
-   chunk's crc32 and finiteness checked (CheckedFeatures);
+   chunk's checksum and finiteness checked (CheckedFeatures);
 3. unchecked: the same reads from the HDF5 dataset itself, nothing checked (what the check costs);
 4. in-memory: the same features from a NumPy array already in RAM (the floor for 2);
 5. base: the classifier without ELMo;
 
-plus the embed throughput, the bytes on disk per review, and the read throughput of the
+plus the check alone (every chunk's checksum and finiteness, from memory: what checking costs an
+epoch, without the noise of two epochs' difference), the embed throughput, the bytes on disk per review, and the read throughput of the
 Sequence alone against the disk's sequential read, both cold (benchmarks/store_layouts.py).
 Every mode goes through the same ReviewSequence code path: only the array behind
 ``features`` differs (the checked store, the HDF5 dataset, a NumPy array of vectors, or one of
@@ -44,7 +45,7 @@ from store_layouts import cold_and_warm, sequential_read_mb_s
 from elmo_imdb.bilm import load_bilm, load_options, write_random_weights
 from elmo_imdb.classifiers import build_classifier, hyperparameters
 from elmo_imdb.embedders import BilmElmo, embed_blocks, vector_shape
-from elmo_imdb.features import FeatureIdentity, ResumableFeatures, open_features
+from elmo_imdb.features import FeatureIdentity, ResumableFeatures, chunk_checksum, non_finite_rows, open_features
 from elmo_imdb.params import load_params
 from elmo_imdb.prepared import PreparedSplit, left_pad
 from elmo_imdb.sequence import ReviewSequence
@@ -110,6 +111,16 @@ def epoch_seconds(model: keras.Model, seq: ReviewSequence, min_seconds: float) -
     return (time.perf_counter() - start) / epochs
 
 
+def check_seconds(vectors: np.ndarray, rows_per_chunk: int) -> float:
+    """Seconds to check every chunk of ``vectors`` as CheckedFeatures does on read (its
+    checksum, its finiteness), the bytes already in memory."""
+    start = time.perf_counter()
+    for first in range(0, len(vectors), rows_per_chunk):
+        chunk = vectors[first : first + rows_per_chunk]
+        chunk_checksum(chunk), non_finite_rows(chunk)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="default: %(default)s")
@@ -165,6 +176,7 @@ def main() -> None:
             return online_model(classifier, load_bilm(args.options, weights), words, split.maxlen) if mode == "online" else classifier
 
         read = cold_and_warm(tmp / "train.h5", batch)
+        check_s = [check_seconds(arrays["in_memory"], cached.chunks[0]) for _ in range(args.repeats)]
         results = {
             "reviews": n,
             "tokens": int(split.lengths.sum()),
@@ -176,6 +188,7 @@ def main() -> None:
             "disk_sequential_read_mb_s": round(sequential_read_mb_s(tmp / "train.h5"), 1),
             "sequence_read_cold": read["cold"],
             "sequence_read_warm": read["warm"],
+            "check_s": [round(t, 5) for t in check_s],
             "epoch_s": {},
         }
         for name in ["bilstm", *args.also]:
@@ -199,6 +212,7 @@ def main() -> None:
     results["ratios"] = {
         **{f"{name}_checked_over_unchecked": round(e["cached"] / e["unchecked"], 3) for name, e in results["epoch_s"].items()},
         **{f"{name}_cached_over_in_memory": round(e["cached"] / e["in_memory"], 3) for name, e in results["epoch_s"].items()},
+        **{f"{name}_check_over_cached": round(statistics.median(check_s) / e["cached"], 4) for name, e in results["epoch_s"].items()},
         "online_over_cached": round(epochs["online"] / epochs["cached"], 2),
         "sequence_cold_over_disk_read": round(results["sequence_read_cold"]["mb_s"] / results["disk_sequential_read_mb_s"], 3),
         **{

@@ -51,6 +51,8 @@ def test_epoch_costs_times_every_mode(tiny_store, tiny_splits, tmp_path):
     # the file's size over 12 reviews: two chunks of 10 rows, plus HDF5's metadata
     assert 20 / 12 * vector_bytes <= results["disk_bytes_per_review"] < 2 * vector_bytes
     assert {"online_over_cached", "bilstm_cached_over_in_memory", "bilstm_checked_over_unchecked", "sequence_cold_over_disk_read"} <= set(results["ratios"])
+    assert len(results["check_s"]) == 1 and results["check_s"][0] >= 0
+    assert results["ratios"]["pooled_check_over_cached"] == pytest.approx(results["check_s"][0] / results["epoch_s"]["pooled"]["cached"], abs=2e-4)
 
 
 @pytest.mark.slow

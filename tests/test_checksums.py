@@ -2,16 +2,20 @@
 on read (naming the file and the chunk or row), `verify` names the first bad chunk, and a NaN
 is never written."""
 
+import re
 import subprocess
 import sys
-import zlib
 
 import h5py
 import numpy as np
 import pytest
 
 from conftest import REPO, store_features
-from elmo_imdb.features import CHECKSUMS, CHUNK_ROWS, DATASET, DamagedFeaturesError, FeatureIdentity, FeaturesError, ResumableFeatures, open_features
+from elmo_imdb.prepared import PreparedDataError
+from elmo_imdb.features import (
+    CHECKSUMS, CHUNK_ROWS, DATASET, DamagedFeaturesError, FeatureIdentity, FeaturesError, ResumableFeatures, chunk_checksum,
+    non_finite_rows, open_features,
+)
 
 
 def vectors_of(split):
@@ -77,7 +81,7 @@ def test_a_nan_in_the_bytes_is_refused_on_read_even_with_a_matching_checksum(sto
     with pytest.raises(DamagedFeaturesError, match=r"chunk 1 \(rows 10-15\) does not match its checksum"):
         open_features(path, split)[14:16]
     with h5py.File(path, "r+") as f:
-        f[CHECKSUMS][chunk] = zlib.crc32(nan_row.tobytes())  # damage that a checksum cannot see
+        f[CHECKSUMS][chunk] = chunk_checksum(nan_row)  # damage that a checksum cannot see
     with pytest.raises(DamagedFeaturesError) as e:
         open_features(path, split)[8:16]
     assert str(e.value).startswith(f"{path}: row 15 holds a non-finite value; delete it and re-run")
@@ -101,8 +105,6 @@ def test_a_nan_is_never_written(tmp_path, tiny_splits):
 
 
 def test_a_truncated_file_is_one_line_naming_it(stored):
-    from elmo_imdb.prepared import PreparedDataError
-
     path, split = stored
     with open(path, "r+b") as f:
         f.truncate(path.stat().st_size // 2)
@@ -110,3 +112,27 @@ def test_a_truncated_file_is_one_line_naming_it(stored):
         open_features(path, split)
     result = verify(path)
     assert result.returncode == 1 and result.stderr.startswith(f"error: {path} cannot be read") and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_non_finite_rows_are_those_numpy_calls_not_finite(dtype):
+    info = np.finfo(dtype)
+    values = np.random.default_rng(1).normal(size=(12, 3, 5)).astype(dtype)
+    specials = {1: np.nan, 3: np.inf, 4: -np.inf, 6: -np.nan}  # not finite
+    finite = {0: info.max, 2: -info.max, 5: info.smallest_subnormal, 7: -0.0, 8: info.tiny}  # finite extremes
+    for row, value in {**specials, **finite}.items():
+        values[row, row % 3, row % 5] = value
+    np.testing.assert_array_equal(non_finite_rows(values), sorted(specials))
+    np.testing.assert_array_equal(non_finite_rows(values), np.flatnonzero(~np.isfinite(values).reshape(12, -1).all(axis=1)))
+
+
+def test_a_file_with_the_checksums_of_an_older_version_is_refused_in_one_line(stored):
+    path, split = stored
+    with h5py.File(path, "r+") as f:
+        del f.attrs["checksum"]  # as written before xxh3: crc32 checksums, no attribute
+    message = (f"{path} holds crc32 checksums, which this version does not read (it writes xxh3_64); "
+               "delete it and re-run its embed stage")
+    with pytest.raises(PreparedDataError, match=f"^{re.escape(message)}"):
+        open_features(path, split)
+    result = verify(path)
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {message}")

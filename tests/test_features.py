@@ -176,7 +176,7 @@ def test_dataset_name_and_dtype_are_the_documented_ones(tmp_path, tiny_splits):
     store_features(tmp_path / "f.h5", position_vectors(split), identity(split, dtype="float32"))
     with h5py.File(tmp_path / "f.h5") as f:
         assert list(f) == [CHECKSUMS, DATASET] == ["checksums", "features"] and f[DATASET].dtype == np.float32
-        assert f[CHECKSUMS].dtype == np.uint32 and f[CHECKSUMS].shape == (-(-len(split) // CHUNK_ROWS),)
+        assert f[CHECKSUMS].dtype == np.uint64 and f.attrs["checksum"] == "xxh3_64" and f[CHECKSUMS].shape == (-(-len(split) // CHUNK_ROWS),)
 
 
 def test_features_of_another_maxlen_are_refused(tmp_path, tiny_splits):
