@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Re-create the real output of docs/classifiers.md, "Comparing and experimenting": the
-# pipeline on the tiny test data in a fresh git repository, then an experiment, metrics and
-# plots diffs, and a queue of two. Run from the repository root after `make test` (it needs
-# .venv); it works in a temporary folder and prints where the output is.
+# Show what docs/classifiers.md, "Comparing and experimenting", says: the pipeline on the tiny
+# test data in a fresh git repository, then an experiment, metrics and plots diffs, and a queue
+# of two, each re-running only the runs its parameter reaches. Run from the repository root
+# after `make test` (it needs .venv); it works in a temporary folder and prints where the
+# output is.
 set -euo pipefail
 REPO=$(pwd)
 export PATH=$REPO/.venv/bin:$PATH TF_CPP_MIN_LOG_LEVEL=3
