@@ -15,7 +15,7 @@ trained and scored the same way. Adding one takes a builder here and its line in
 
 Every ELMo variant is its base model with the ELMo vectors next to the Embedding, so the two
 variants of a classifier differ in the ELMo input only, and the ELMo vectors enter as cached
-(scaling them to the Embedding's norm cost the BiLSTM more than a point: docs/results.md). Ids
+(scaling them to the Embedding's norm cost the BiLSTM more than a point: docs/journal.md, 2026-12-02). Ids
 and features are left-padded with id 0 and zero vectors: pooling masks padding by the ids, so short reviews are not diluted
 towards zero. When the cache holds all three ELMo
 layers per token (``embed.output: layers``), a :class:`~elmo_imdb.layers.ScalarMix` learns

@@ -406,13 +406,22 @@ def verify(path: str | Path) -> str:
         f.close()
 
 
-if __name__ == "__main__":
-    # python -m elmo_imdb.features verify data/elmo_imdb [more files or folders]
-    if len(sys.argv) < 3 or sys.argv[1] != "verify":
-        sys.exit("usage: python -m elmo_imdb.features verify FILE_OR_FOLDER...")
-    for target in map(Path, sys.argv[2:]):
+def main(argv: list[str] | None = None) -> None:
+    """``python -m elmo_imdb.features verify FILE_OR_FOLDER...``: one line per file, ``ok`` or
+    the first bad chunk (then exit 1)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m elmo_imdb.features", description="Check stored ELMo features.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("verify", help="read every chunk of each features file and check its checksum and finiteness")
+    check.add_argument("targets", nargs="+", type=Path, help="features files (.h5) or folders of them (data/elmo_imdb)")
+    for target in parser.parse_args(argv).targets:
         for file in sorted(target.glob("*.h5")) if target.is_dir() else [target]:
             try:
                 print(f"{file}: {verify(file)}")
             except PipelineError as e:
                 sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

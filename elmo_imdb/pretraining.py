@@ -11,7 +11,7 @@ format. Each job has its module; this one runs them in order:
 * :mod:`elmo_imdb.pretrain_outputs`: ``options.json``, ``weights.hdf5``, ``vocab.txt``, the curve.
 
 Batches are ``batch_size`` windows of at most ``window`` tokens from zero states: exactly how
-the embed stage will run the biLM (docs/pretraining.md has the measurements).
+the embed stage will run the biLM (the measured runs: docs/journal.md).
 
 Resumable: every few minutes, after every evaluation, and when interrupted with Ctrl-C or
 SIGTERM, a checkpoint is written to a scratch folder outside DVC's outputs. The data order and
@@ -71,7 +71,7 @@ def share_cores_between_directions() -> None:
     ([B, 4 * lstm_dim] matmuls and element-wise work) that TensorFlow can run side by side.
     By default every op is sharded over all cores, so each chain keeps waiting for shards
     queued behind the other; on the 2-core machines here, one core per op made the step
-    about 15 % faster (docs/pretraining.md). Call it before TensorFlow runs its first op
+    faster (docs/pretraining.md; that comparison's output was not kept). Call it before TensorFlow runs its first op
     (settings cannot change afterwards); a GPU's kernels are not affected.
     """
     cores = usable_cores()

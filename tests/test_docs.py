@@ -75,13 +75,6 @@ def help_command(kind: str, target: str) -> list[str]:
     return [sys.executable, "-m", "elmo_imdb" if kind == "console" else target, "--help"]
 
 
-#: Shown in the docs, but its command line has no --help: `python -m elmo_imdb.features verify`
-#: prints its usage and exits 1. Adding --help means editing elmo_imdb/features.py, which is in
-#: VECTOR_CODE and in dvc.yaml's deps of both embed stages (an edit re-runs them): left to its
-#: owner. Strict: once it answers --help this test fails until the entry goes.
-NO_HELP_YET = {("module", "elmo_imdb.features")}
-
-
 def test_the_extractor_finds_commands_in_code_and_nowhere_else():
     sample = (
         "Run `python stages/embed.py --help`, or\n\n```\nPYTHONPATH=. .venv/bin/python benchmarks/epoch_costs.py --reviews 5\n"
@@ -116,9 +109,7 @@ def test_every_command_in_the_docs_exists(command):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", sorted(all_commands()), ids=lambda c: c[1])
-def test_every_command_in_the_docs_answers_help_from_the_clone(command, request):
-    if command in NO_HELP_YET:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="its command line has no --help yet (NO_HELP_YET)"))
+def test_every_command_in_the_docs_answers_help_from_the_clone(command):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(help_command(*command), cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{' '.join(help_command(*command)[1:])}: exit {result.returncode}\n{result.stderr[-2000:]}"
