@@ -3,6 +3,7 @@
 Everything here is built by the tests themselves: no network, no ../shared needed.
 """
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -119,3 +120,13 @@ def small_disk(tmp_path):
     yield fill
     for folder in mounted:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def benchmark_module(name: str):
+    """The script benchmarks/<name>.py imported as a module (the scripts import each other by
+    bare name, so benchmarks/ is on the path while it loads)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import REPO, store_features
+from conftest import REPO, benchmark_module, store_features
 
 SCRIPTS = sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if p.stem != "results")
 
@@ -174,11 +174,7 @@ def test_publish_results_names_the_commit_and_the_params_changed_from_it(tmp_pat
 
 def benchmarks_results():
     """benchmarks/results.py, the helpers every benchmark script imports."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        return importlib.import_module("results")
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    return benchmark_module("results")
 
 
 def test_publish_names_the_date_and_the_machine_and_keeps_the_results_own(tmp_path, capsys):
