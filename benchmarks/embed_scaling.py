@@ -84,7 +84,7 @@ def run_way(way: str, model: str, split: PreparedSplit, batch_size: int, out: Pa
         return {"start": time.perf_counter() - start, "seconds": store(blocks, split, identity_of(embedder.identity, shape, split), out),
                 "identity": embedder.identity, "shape": shape}
     workers = 2 if way == "ray_2_pinned" else 1
-    params = EmbedParams(google="", output="elmo", dtype="float16", batch_size=batch_size, workers=workers, cluster=None, gpus_per_worker=0)
+    params = EmbedParams(published="", output="elmo", dtype="float16", batch_size=batch_size, workers=workers, cluster=None, gpus_per_worker=0)
     with RayEmbedder(model, params) as embedder:
         if way.endswith("_pinned"):
             for core, pid in enumerate(embedder.pids):

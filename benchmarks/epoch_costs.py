@@ -1,10 +1,10 @@
-"""What an epoch costs with ELMo: online (the seed's way) against the cache, in one run.
+"""What an epoch costs with ELMo: online (the original script's way) against the cache, in one run.
 
 On the same real reviews (the first N of a prepared split), the same classifier and the same
 ELMo (the full-size original options, random weights unless --weights is given), measures
 per epoch and per review:
 
-1. online: ELMo computed inside the training step for every batch, as the seed did (a Keras
+1. online: ELMo computed inside the training step for every batch, as the original script did (a Keras
    layer runs the biLM on the batch's tokens; its weights are frozen, so no gradient flows
    through it);
 2. cached: features read from the HDF5 store through ReviewSequence (the product), every
@@ -54,7 +54,7 @@ from elmo_imdb.vocabulary import Vocabulary, load_ids
 
 class OnlineElmo(keras.layers.Layer):
     """Token indices [B, T] (left-padded with 0) -> ELMo vectors [B, T, dim], computed in the
-    training step from the token strings, as the seed's ELMo layer did. (Keras' data adapters
+    training step from the token strings, as the original script's ELMo layer did. (Keras' data adapters
     cannot carry string arrays, so the Sequence yields indices into ``words``.)
 
     The output stops the gradient: the fastest online ELMo there is. Without it, TensorFlow

@@ -1,7 +1,7 @@
 """Publish the pipeline's results: what `dvc repro` left in reports/ becomes the committed
 docs/results/results.json and README.md's results table, never edited by hand.
 
-After `dvc repro` (or `make repro`) has trained and scored every classifier, feature set and
+After `dvc repro` (or `make repro`) has trained and scored every classifier, variant and
 seed, run from the repository's root:
 
     python benchmarks/publish_results.py
@@ -113,7 +113,8 @@ def _minutes(seconds: float) -> str:
 
 def cost_table(results: dict, embed_benchmark: dict | None = None, review_lengths: dict | None = None) -> tuple[str, str]:
     """README's cost table and its caption, every cell computed from committed JSON: ``results``
-    (docs/results/results.json: ``bilm`` for the pretraining, ``runs`` for training),
+    (docs/results/results.json: ``bilm`` for the pretraining, ``embed_imdb`` for the embed stage
+    on its biLM, ``runs`` for training),
     ``embed_benchmark`` (docs/benchmarks/embed_scaling_fullsize.json: the embed stage's own
     process running the full-size ELMo) and ``review_lengths`` (docs/benchmarks/review_lengths.json:
     the tokens a review keeps at the results' ``prepare.maxlen``). A row whose source is missing
@@ -138,17 +139,23 @@ def cost_table(results: dict, embed_benchmark: dict | None = None, review_length
         reviews = review_lengths["reviews"]
         bench = embed_benchmark.get("machine") or {}
         avx = ", AVX-512" if bench.get("avx512f") else ""
-        rows.append(f"| `embed_google` | the full-size ELMo, all {reviews:,} reviews | {reviews * kept:,.0f} tokens | "
+        rows.append(f"| `embed_published` | the full-size ELMo, all {reviews:,} reviews | {reviews * kept:,.0f} tokens | "
                     f"{rate:,.0f} tokens/s | {_minutes(reviews * kept / rate)} |")
-        notes.append(f"`embed_google`: the embed stage's own process running {embed_benchmark.get('elmo', 'the full-size model')} "
+        notes.append(f"`embed_published`: the embed stage's own process running {embed_benchmark.get('elmo', 'the full-size model')} "
                      f"on {embed_benchmark.get('reviews', 0):,} reviews, {bench.get('cpu', 'an unnamed CPU')} "
                      f"(family/model {bench.get('cpu_family_model', '?')}{avx}), {bench.get('cores', '?')} cores, "
                      f"{embed_benchmark.get('date_utc', 'undated')} UTC ([{EMBED_BENCHMARK.as_posix()}]({EMBED_BENCHMARK.as_posix()})), "
                      f"for the tokens {reviews:,} reviews keep at maxlen {maxlen} ([{REVIEW_LENGTHS.as_posix()}]({REVIEW_LENGTHS.as_posix()})); "
                      f"TF-Hub's `google/elmo/3` itself was not measured (no download here).")
     else:
-        notes.append("`embed_google`: left out, no committed measurement of the full-size ELMo's rate and the reviews' lengths.")
-    notes.append("`embed_imdb`: not in the table, as the embed stage records its time in no JSON file yet.")
+        notes.append("`embed_published`: left out, no committed measurement of the full-size ELMo's rate and the reviews' lengths.")
+    embedded = results.get("embed_imdb") or {}
+    if embedded.get("tokens") and embedded.get("elapsed_s"):
+        rows.append(f"| `embed_imdb` | the IMDB biLM's ELMo, {embedded['reviews']:,} reviews | {embedded['tokens']:,} tokens | "
+                    f"{embedded['tokens'] / embedded['elapsed_s']:,.0f} tokens/s | {_minutes(embedded['elapsed_s'])} |")
+    else:
+        notes.append("`embed_imdb`: left out, results.json holds no `embed_imdb.tokens` and `embed_imdb.elapsed_s` "
+                     "(the embed stage's --metrics, reports/embed/elmo_imdb.json).")
     groups: dict[str, list[dict]] = {}
     for run in (results.get("runs") or {}).values():
         if {"epochs", "mean_epoch_time_s"} <= set(run):
@@ -188,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="the summarize stage's folder (default: %(default)s)")
     parser.add_argument("--pretrain-metrics", type=Path, default=Path("reports/pretrain/metrics.json"))
+    parser.add_argument("--embed-metrics", type=Path, default=Path("reports/embed/elmo_imdb.json"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("docs/results/results.json"))
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
@@ -216,6 +224,8 @@ def main() -> None:
     results = {**made, "params": params, **summary}
     if args.pretrain_metrics.exists():
         results["bilm"] = json.loads(args.pretrain_metrics.read_text())
+    if args.embed_metrics.exists():
+        results["embed_imdb"] = json.loads(args.embed_metrics.read_text())
     changed = made["params_changed"]
     setting = (" with params.yaml as committed" + (" but for " + ", ".join(f"`{key}`" for key in changed) if changed else "")
                if changed is not None else "")

@@ -7,7 +7,7 @@ reviews, and the positions the embed stage computes when it batches reviews sort
 against batches in arrival order (each padded to its longest review, rounded up to
 LENGTH_BUCKET). Also how many of the kept tokens are words (a token holding a letter or digit;
 punctuation is a token of its own) and how many tokens it takes to keep the last --words
-words, as the seed's Keras IMDB (words only) kept them. Pure counting: no ELMo runs, so it
+words, as the original script's Keras IMDB (words only) kept them. Pure counting: no ELMo runs, so it
 takes a minute.
 
 Example:
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("archive", type=Path, help="aclImdb_v1.tar.gz or an extracted aclImdb/ folder")
     parser.add_argument("--maxlen", type=int, nargs="+", default=[80, 200, 400], help="default: %(default)s")
     parser.add_argument("--batch-size", type=int, default=64, help="reviews per ELMo call (default: %(default)s)")
-    parser.add_argument("--words", type=int, default=80, help="the seed's window, in words (default: %(default)s)")
+    parser.add_argument("--words", type=int, default=80, help="the original script's window, in words (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
 

@@ -7,7 +7,7 @@ interface (``embedder(tokens, lengths) -> [B, T, dim]``):
   downloads, or the biLM the pretrain stage trains on IMDB): :class:`BilmElmo` runs it on the
   project's own TF2 biLM (:mod:`elmo_imdb.bilm`);
 * anything else is a TF-Hub handle or module folder (``google/elmo/3`` or a local copy):
-  :class:`HubElmo` calls its ``tokens`` signature, the way the seed did, but once per review
+  :class:`HubElmo` calls its ``tokens`` signature, the way the original script did, but once per review
   instead of once per epoch.
 
 Both take tokens right-padded with ``""`` (the modules' convention) and leave padding
@@ -57,7 +57,7 @@ class HubElmo:
                 f"cannot load the ELMo module {handle!r}: {type(e).__name__}: {e}\n"
                 "Without internet, download the module elsewhere (e.g. the compressed "
                 "https://tfhub.dev/google/elmo/3?tf-hub-format=compressed), unpack it, and set "
-                "embed.google in params.yaml to that local directory; or set it to a folder holding "
+                "embed.published in params.yaml to that local directory; or set it to a folder holding "
                 "a published ELMo's options.json and weights.hdf5."
             ) from None
         if "tokens" not in self._module.signatures:

@@ -101,7 +101,7 @@ class DamagedFeaturesError(PreparedDataError):
     """A stored chunk does not match its checksum, or holds a non-finite value."""
 
 
-RERUN = "delete it and re-run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_google`)"
+RERUN = "delete it and re-run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_published`)"
 
 
 class ResumableFeatures:
@@ -375,7 +375,7 @@ def _unreadable(attrs: dict, f: h5py.File) -> str | None:
 def open_store(path: str | Path) -> h5py.File:
     """The features file at ``path`` for reading; missing or unreadable (truncated, say) in one line."""
     if not Path(path).is_file():
-        raise PreparedDataError(f"{path} does not exist; run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_google`)")
+        raise PreparedDataError(f"{path} does not exist; run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_published`)")
     try:
         return h5py.File(path, "r")
     except OSError as e:

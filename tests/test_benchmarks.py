@@ -129,8 +129,8 @@ def test_publish_results_names_the_commit_and_the_params_changed_from_it(tmp_pat
     git("commit", "-qm", "x")
     head = git("rev-parse", "--short", "HEAD")
     params = (tmp_path / "params.yaml").read_text()
-    assert "\nvariants: [base, elmo_google, elmo_imdb]\n" in params and "  local: null" in params
-    (tmp_path / "params.yaml").write_text(params.replace("variants: [base, elmo_google, elmo_imdb]", "variants: [base, elmo_imdb]")
+    assert "\nvariants: [base, elmo_published, elmo_imdb]\n" in params and "  local: null" in params
+    (tmp_path / "params.yaml").write_text(params.replace("variants: [base, elmo_published, elmo_imdb]", "variants: [base, elmo_imdb]")
                                           .replace("  local: null", "  local: ../archive.tar.gz"))
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
     git("add", "dvc.lock")  # as `dvc repro` does: a new file is not "dirty"

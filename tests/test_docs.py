@@ -145,8 +145,8 @@ def anchors_of(markdown: str) -> set[str]:
 
 
 def test_anchors_are_githubs():
-    assert anchors_of("# A title\n## The default 24 M tokens, 2026-12-03\n### `embed.google` (x)\n") == {
-        "a-title", "the-default-24-m-tokens-2026-12-03", "embedgoogle-x"}
+    assert anchors_of("# A title\n## The default 24 M tokens, 2026-12-03\n### `embed.published` (x)\n") == {
+        "a-title", "the-default-24-m-tokens-2026-12-03", "embedpublished-x"}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(REPO).as_posix())

@@ -67,7 +67,7 @@ def test_output_layers_stacks_the_three_biLM_layers_whose_plain_mean_is_elmo(tin
 
 
 def test_a_missing_handle_says_how_to_use_a_local_copy(tmp_path):
-    with pytest.raises(ElmoLoadError, match=r"(?s)cannot load the ELMo module .*set embed.google in params.yaml to that local directory"):
+    with pytest.raises(ElmoLoadError, match=r"(?s)cannot load the ELMo module .*set embed.published in params.yaml to that local directory"):
         HubElmo(str(tmp_path / "nowhere"), "elmo")
 
 
