@@ -41,7 +41,7 @@ class ReviewSequence(keras.utils.PyDataset):
     ``h5py.Dataset`` in the pipeline, a NumPy array in the benchmarks. Rows are shuffled in
     groups of the dataset's chunk rows (``CHUNK_ROWS`` when it has no chunks, or without
     features), so the ``base`` and ``elmo`` variants of a run see the same batches.
-    ``workers`` threads read ahead (see the module docstring); ``kwargs`` go to ``PyDataset``
+    Two threads read ahead (the module docstring says why two); ``kwargs`` go to ``PyDataset``
     (``max_queue_size``, say).
     """
 
@@ -53,10 +53,9 @@ class ReviewSequence(keras.utils.PyDataset):
         batch_size: int,
         shuffle: bool,
         seed: int = 0,
-        workers: int = 2,
         **kwargs,
     ):
-        super().__init__(workers=workers, **kwargs)
+        super().__init__(workers=2, **kwargs)
         if features is not None and len(features) != len(ids):
             raise ValueError(f"features have {len(features)} rows, ids have {len(ids)}")
         self.ids = ids
