@@ -34,7 +34,7 @@ def test_every_benchmark_has_help(name):
 
 @pytest.mark.slow
 def test_epoch_costs_times_every_mode(tiny_store, tiny_splits, tmp_path):
-    from elmo_imdb.bilm import TINY_HUB_OPTIONS
+    from hub_fixtures import TINY_HUB_OPTIONS
 
     options = tmp_path / "options.json"
     options.write_text(json.dumps(TINY_HUB_OPTIONS))

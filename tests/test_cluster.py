@@ -27,8 +27,9 @@ import pytest
 import yaml
 
 from conftest import REPO, write_random_splits
+from hub_fixtures import TINY_HUB_OPTIONS, build_tf1_hub_module
 from elmo_imdb import cluster
-from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
+from elmo_imdb.bilm import write_random_weights
 from elmo_imdb.cluster import ClusterError, RayEmbedder, cpus_per_worker
 from elmo_imdb.embedders import BLOCK_ROWS, ElmoLoadError, HubElmo, embed_block, vector_shape
 from elmo_imdb.params import load_params
@@ -44,8 +45,6 @@ STAGE_SPEC.loader.exec_module(STAGE)
 def data(tmp_path_factory):
     """Prepared splits of random words (train: four blocks), a tiny biLM folder, and a tiny TF1
     hub module whose vectors depend on what shares their batch, as google/elmo/3's do."""
-    from hub_fixtures import build_tf1_hub_module
-
     root = tmp_path_factory.mktemp("cluster")
     write_random_splits(root / "prepared", N_TRAIN)
     (root / "bilm").mkdir()
