@@ -280,7 +280,6 @@ def main() -> None:
     ray_1 = ratio("ray_1", "in_process")
     worker_mb_s = n / statistics.fmean(seconds["ray_1_pinned"]) * split.maxlen * int(np.prod(shape)) * 2 / 1e6  # float16
     results = {
-        "command": " ".join(["python", *sys.argv]),
         "load_average_before_after": [load_before, Path("/proc/loadavg").read_text().split()[:3]],
         "reviews": n, "tokens": tokens, "maxlen": split.maxlen, "batch_size": args.batch_size, "block_rows": BLOCK_ROWS,
         "elmo": elmo, "identity": sorted(identities),

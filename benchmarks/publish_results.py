@@ -32,12 +32,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from datetime import date
 from pathlib import Path
 
 import yaml
-from results import machine, publish
+from results import commit, git, machine, path_in_repo, publish
 
 from elmo_imdb.atomic import atomic_output
 
@@ -50,39 +49,12 @@ EMBED_BENCHMARK = Path("docs/benchmarks/embed_scaling_fullsize.json")
 REVIEW_LENGTHS = Path("docs/benchmarks/review_lengths.json")  # a count of 2026-11-27, its script retired (docs/journal.md)
 
 
-def _git(*args: str) -> str | None:
-    result = subprocess.run(["git", *args], capture_output=True, text=True)
-    return result.stdout if result.returncode == 0 else None
-
-
-def _in_repo(path: Path) -> str | None:
-    """``path`` relative to the repository's top folder (None outside a git checkout)."""
-    top = _git("rev-parse", "--show-toplevel")
-    if top is None:
-        return None
-    return Path(os.path.relpath(path.resolve(), Path(top.strip()).resolve())).as_posix()
-
-
-def commit(*ours: Path) -> str:
-    """The commit's short hash, ``-dirty`` when files of the commit other than ``ours``
-    (params.yaml, whose changes :func:`changed_params` lists, and what this script writes) are
-    modified, deleted or renamed, or when git cannot tell. Files new to it are not counted:
-    `dvc repro` adds dvc.lock and .gitignore files to the index."""
-    head = _git("rev-parse", "--short", "HEAD")
-    if head is None:
-        return "unknown"
-    excluded = [f":(top,exclude,literal){_in_repo(p)}" for p in ours]  # literal: a name is not a pattern
-    # --no-renames: a file moved away counts as deleted
-    dirty = _git("diff", "--name-only", "--no-renames", "--diff-filter=MDT", "HEAD", "--", ":(top)", *excluded)
-    return head.strip() + ("-dirty" if dirty is None or dirty else "")
-
-
 def changed_params(params: dict, path: Path) -> list[str] | None:
     """The dotted names of the params whose values differ from the commit's params.yaml, e.g.
     ``["fetch.local", "variants"]``; None when there is no committed file to compare with
     (outside a git checkout, or ``path`` not in the commit)."""
-    in_repo = _in_repo(path)
-    committed = _git("show", f"HEAD:{in_repo}") if in_repo is not None else None
+    in_repo = path_in_repo(path)
+    committed = git("show", f"HEAD:{in_repo}") if in_repo is not None else None
     if committed is None:
         return None
 
@@ -137,13 +109,11 @@ def cost_table(results: dict, embed_benchmark: dict | None = None, review_length
     if kept and rate and review_lengths.get("reviews"):
         reviews = review_lengths["reviews"]
         bench = embed_benchmark.get("machine") or {}
-        avx = ", AVX-512" if bench.get("avx512f") else ""
         rows.append(f"| `embed_google` | the full-size ELMo, all {reviews:,} reviews | {reviews * kept:,.0f} tokens | "
                     f"{rate:,.0f} tokens/s | {_minutes(reviews * kept / rate)} |")
         notes.append(f"`embed_google`: the embed stage's own process running {embed_benchmark.get('elmo', 'the full-size model')} "
-                     f"on {embed_benchmark.get('reviews', 0):,} reviews, {bench.get('cpu', 'an unnamed CPU')} "
-                     f"(family/model {bench.get('cpu_family_model', '?')}{avx}), {bench.get('cores', '?')} cores, "
-                     f"{embed_benchmark.get('date_utc', 'undated')} UTC ([{EMBED_BENCHMARK.as_posix()}]({EMBED_BENCHMARK.as_posix()})), "
+                     f"on {embed_benchmark.get('reviews', 0):,} reviews, {bench.get('cpu', 'an unnamed CPU')}, "
+                     f"{bench.get('cores', '?')} cores, {embed_benchmark.get('date', 'undated')} ([{EMBED_BENCHMARK.as_posix()}]({EMBED_BENCHMARK.as_posix()})), "
                      f"for the tokens {reviews:,} reviews keep at maxlen {maxlen} ([{REVIEW_LENGTHS.as_posix()}]({REVIEW_LENGTHS.as_posix()})); "
                      f"TF-Hub's `google/elmo/3` itself was not measured (no download here).")
     else:

@@ -177,6 +177,32 @@ def test_publish_names_the_date_and_the_machine_and_keeps_the_results_own(tmp_pa
     assert machine["python"] == platform.python_version() and machine["h5py"] == h5py.__version__ and machine["numpy"] == np.__version__
 
 
+def test_publish_names_the_command_and_the_commit_of_the_code_measured(tmp_path, capsys, monkeypatch):
+    results = benchmarks_results()
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "any" / "where" / "epoch_costs.py"), "--reviews", "5", "--out", "a b.json"])
+    monkeypatch.chdir(tmp_path)  # not a git checkout: the commit is still the benchmarks' own
+    results.publish({"tokens_per_s": 5.5}, None)
+    written = json.loads(capsys.readouterr().out)
+    assert written["command"] == "python benchmarks/epoch_costs.py --reviews 5 --out 'a b.json'"  # runnable from the root, as typed
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    if head.returncode == 0:
+        assert written["commit"] in (head.stdout.strip(), head.stdout.strip() + "-dirty")
+    else:  # a copy without git
+        assert written["commit"] == "unknown"
+    results.publish({"command": "given", "commit": "abc1234"}, None)
+    assert {k: v for k, v in json.loads(capsys.readouterr().out).items() if k in ("command", "commit")} == {"command": "given", "commit": "abc1234"}
+
+
+def test_every_benchmark_publishes_through_results():
+    """Each script's results reach stdout and --out only through results.publish, which stamps
+    them: a script's own json.dump would publish a result without its date, machine, command and
+    commit."""
+    for script in SCRIPTS:
+        source = (REPO / "benchmarks" / f"{script}.py").read_text()
+        assert "from results import" in source and re.search(r"\bpublish\(", source), script
+        assert not re.search(r"json\.dump\(|write_text\(json\.dumps", source), script
+
+
 def test_cpu_name_names_the_family_model_and_avx512(tmp_path):
     cpu_name = benchmarks_results().cpu_name
     core = "processor\t: {n}\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\nflags\t\t: fpu {flags}\n\n"
