@@ -24,7 +24,7 @@ vectors (what workers send) stored through ResumableFeatures, MB/s per round, fo
 --writer-dims width.
 
 Example (2-core machine, nothing else running):
-    python benchmarks/embed_scaling.py /work/real/data/prepared/test.h5 --model /work/real/data/bilm --reviews 5000 --rounds 5 --out docs/benchmarks/embed_scaling.json
+    python benchmarks/embed_scaling.py data/prepared/test.h5 --model data/bilm --reviews 5000 --rounds 5 --out docs/benchmarks/embed_scaling.json
 """
 
 from __future__ import annotations
