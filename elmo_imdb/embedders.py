@@ -157,29 +157,23 @@ def with_progress(blocks: Iterator[tuple[int, np.ndarray]], split: PreparedSplit
 
 
 def embed_block(embedder, block: PreparedSplit, batch_size: int, shape: tuple[int, ...]) -> np.ndarray:
-    """float32 ``[len(block), maxlen, *shape]``: :func:`embed_rows` of every row of ``block``."""
-    return embed_rows(embedder, block, np.arange(len(block)), batch_size, shape)
-
-
-def embed_rows(embedder, split: PreparedSplit, rows: np.ndarray, batch_size: int, shape: tuple[int, ...]) -> np.ndarray:
-    """float32 ``[len(rows), maxlen, *shape]`` vectors of ``split``'s ``rows``, left-padded like the
-    split, exact zeros at padding. Reviews are sorted by length and batched, each batch padded
+    """float32 ``[len(block), maxlen, *shape]`` vectors of every row of ``block``, left-padded like
+    the block, exact zeros at padding. Reviews are sorted by length and batched, each batch padded
     to a multiple of LENGTH_BUCKET tokens: little padding, few distinct shapes. Empty reviews
     stay all zeros without calling ELMo."""
-    lengths = split.lengths
-    vectors = np.zeros((len(rows), split.maxlen, *shape), dtype=np.float32)
-    position = {row: i for i, row in enumerate(rows)}
-    nonempty = rows[lengths[rows] > 0]
+    lengths = block.lengths
+    vectors = np.zeros((len(block), block.maxlen, *shape), dtype=np.float32)
+    nonempty = np.flatnonzero(lengths > 0)
     by_length = nonempty[np.argsort(-lengths[nonempty], kind="stable")]
     for batch in np.array_split(by_length, max(1, -(-len(by_length) // batch_size))):
         if len(batch) == 0:
             continue
-        width = min(-(-lengths[batch].max() // LENGTH_BUCKET) * LENGTH_BUCKET, split.maxlen)
+        width = min(-(-lengths[batch].max() // LENGTH_BUCKET) * LENGTH_BUCKET, block.maxlen)
         tokens = np.full((len(batch), width), "", dtype=object)
         for i, row in enumerate(batch):
-            tokens[i, : lengths[row]] = split.tokens[row]
+            tokens[i, : lengths[row]] = block.tokens[row]
         output = embedder(tokens, lengths[batch])
         for i, row in enumerate(batch):
             n = lengths[row]
-            vectors[position[row], split.maxlen - n :] = output[i, :n]
+            vectors[row, block.maxlen - n :] = output[i, :n]
     return vectors

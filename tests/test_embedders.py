@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
+from hub_fixtures import TINY_HUB_OPTIONS
+
+from elmo_imdb.bilm import write_random_weights
 from elmo_imdb.embedders import BilmElmo, ElmoLoadError, HubElmo, load_embedder
 
 

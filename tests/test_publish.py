@@ -29,7 +29,7 @@ RESULTS = {
         "cnn-elmo_imdb-1": {"classifier": "cnn", "variant": "elmo_imdb", "seed": 1, "epochs": 4, "mean_epoch_time_s": 30.0},
     },
 }
-EMBED = {"date_utc": "2031-01-01 10:00", "machine": {"cpu": "Bench CPU", "cpu_family_model": "9/9", "avx512f": True, "cores": 2},
+EMBED = {"date": "2031-01-01 10:00 UTC", "machine": {"cpu": "Bench CPU (family 9, model 9, AVX-512)", "cores": 2},
          "reviews": 10, "elmo": "full-size (random weights)", "tokens_s": {"in_process": {"mean": 1000.0}}}
 LENGTHS = {"reviews": 1200, "maxlen": {"80": {"kept_tokens_per_review": 50.0}, "200": {"kept_tokens_per_review": 99.0}}}
 
@@ -55,7 +55,7 @@ def test_every_cell_is_computed_from_the_json(publish_results):
     assert got["`embed_imdb` the IMDB biLM's ELMo, 1,200 reviews"] == ["60,000 tokens", "200 tokens/s", "5.0"]
     assert len(got) == 6
     assert "Test CPU (family 1, model 2), 4 cores, 2031-01-02" in caption  # the CPU and the date in the caption
-    assert "Bench CPU (family/model 9/9, AVX-512), 2 cores, 2031-01-01 10:00 UTC" in caption
+    assert "Bench CPU (family 9, model 9, AVX-512), 2 cores, 2031-01-01 10:00 UTC" in caption  # as benchmarks/results.py names them
     assert "`embed_imdb`" not in caption  # it has its row
 
 

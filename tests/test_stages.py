@@ -70,7 +70,9 @@ def test_embed_with_an_unloadable_module_says_how_to_use_a_local_copy(tmp_path, 
 
 
 def test_embed_with_weights_but_no_options_says_what_is_missing(tmp_path, tiny_splits):
-    from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
+    from hub_fixtures import TINY_HUB_OPTIONS
+
+    from elmo_imdb.bilm import write_random_weights
 
     for name, split in tiny_splits.items():
         split.save(tmp_path / "prepared" / f"{name}.h5")
