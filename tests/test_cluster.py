@@ -74,7 +74,7 @@ def params_file(root: Path, run: str, **embed) -> Path:
 
 def stage_args(root: Path, run: str, model: str, **embed) -> Namespace:
     return Namespace(model=str(root / model), prepared=root / "prepared", out=root / run / "features",
-                     scratch=root / run / "scratch", params=params_file(root, run, **embed))
+                     scratch=root / run / "scratch", metrics=root / run / "embed.json", params=params_file(root, run, **embed))
 
 
 def embed(root: Path, run: str, model: str, **embed) -> Path:
@@ -86,7 +86,7 @@ def embed(root: Path, run: str, model: str, **embed) -> Path:
 
 def start_stage(args: Namespace, env=None) -> subprocess.Popen:
     cmd = [sys.executable, str(REPO / "stages/embed.py"), args.model, str(args.prepared), str(args.out),
-           "--scratch", str(args.scratch), "--params", str(args.params)]
+           "--scratch", str(args.scratch), "--metrics", str(args.metrics), "--params", str(args.params)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -167,6 +167,10 @@ def test_two_workers_write_the_files_of_the_stages_own_process(data, ray_address
     out = capsys.readouterr().out
     assert re.search(r"^ELMo runs on 2 Ray workers: the CPU of \S+ \(1 thread, pid \d+\); the CPU of \S+ \(1 thread, pid \d+\)$", out, re.MULTILINE)
     assert_same_files(features, expected)
+    counted = {run: json.loads((run / ".." / "embed.json").read_text()) for run in (features, expected)}
+    assert counted[features]["workers"] == 2 and counted[expected]["workers"] == 1
+    assert counted[features]["splits"] == {name: {**split, "elapsed_s": counted[features]["splits"][name]["elapsed_s"]}
+                                           for name, split in counted[expected]["splits"].items()}  # the same reviews and tokens
 
 
 @pytest.mark.slow
