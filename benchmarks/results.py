@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,6 +46,30 @@ def machine() -> dict:
         except importlib.metadata.PackageNotFoundError:
             pass
     return {"cpu": cpu_name(), "cores": usable_cores(), "python": platform.python_version(), **versions}
+
+
+def command() -> str:
+    """How this benchmark was started, to run it again."""
+    return " ".join(["python", *sys.argv])
+
+
+def code_commit(tree: Path | None = None) -> str:
+    """The commit of the checkout whose ``elmo_imdb`` ran (``tree``, by default the one
+    imported), ``+changes`` if its elmo_imdb/ or benchmarks/ differ from it; ``unknown``
+    outside a git checkout."""
+    if tree is None:
+        import elmo_imdb
+
+        tree = Path(elmo_imdb.__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tree, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        changed = git("status", "--porcelain", "--", "elmo_imdb", "benchmarks")
+        return git("rev-parse", "HEAD") + ("+changes" if changed else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
 
 
 def publish(results: dict, out: Path | None) -> None:
