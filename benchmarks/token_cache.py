@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from bilm_throughput import flops_per_token
+from pretrain_throughput import flops_per_token
 from results import publish
 
 from elmo_imdb.bilm import BiLMConfig, load_options, write_random_weights

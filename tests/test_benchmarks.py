@@ -246,16 +246,6 @@ def test_embed_scaling_times_every_way_and_the_writer(tiny_splits, tmp_path):
     assert results["machine"]["ray"] == importlib.metadata.version("ray")  # what the ways ran on
 
 
-def test_bilm_throughput_publishes_its_rounds_and_the_machine(tmp_path):
-    out = tmp_path / "bilm_throughput.json"
-    run_benchmark("bilm_throughput", "--options", "imdb_tiny", "--batch-size", "2", "--tokens", "5", "--rounds", "2",
-                  "--matmul-size", "64", "--out", str(out))
-    results = json.loads(out.read_text())
-    assert results["batch"] == [2, 5] and len(results["batch_s"]) == len(results["matmul_s"]) == 2
-    assert results["tokens_per_s"] > 0 and results["flops_per_token"]["total"] == sum(v for k, v in results["flops_per_token"].items() if k != "total")
-    assert results["machine"]["cpu"] == benchmarks_results().cpu_name()
-
-
 @pytest.mark.slow
 def test_token_cache_reports_every_round_its_spread_and_the_flop_bounds(tiny_splits, tmp_path):
     split = tiny_splits["train"]
