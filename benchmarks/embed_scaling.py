@@ -24,12 +24,13 @@ vectors (what workers send) stored through ResumableFeatures, MB/s per round, fo
 --writer-dims width.
 
 Example (2-core machine, nothing else running):
-    python benchmarks/embed_scaling.py /work/real/data/prepared/test.h5 --model /work/real/data/bilm --reviews 5000 --rounds 5 --out docs/benchmarks/embed_scaling.json
+    python benchmarks/embed_scaling.py data/prepared/test.h5 --model data/bilm --reviews 5000 --rounds 5 --out docs/benchmarks/embed_scaling.json
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import statistics
@@ -46,7 +47,7 @@ import tensorflow as tf
 from results import publish
 
 from elmo_imdb.bilm import SHIPPED_OPTIONS, load_options, write_random_weights
-from elmo_imdb.cluster import RayEmbedder, connect
+from elmo_imdb.cluster import RayEmbedder
 from elmo_imdb.embedders import BLOCK_ROWS, embed_block, embed_blocks, load_embedder, split_blocks, vector_shape
 from elmo_imdb.features import FeatureIdentity, ResumableFeatures
 from elmo_imdb.params import EmbedParams
@@ -73,6 +74,30 @@ def pin(pid: int, core: int) -> None:
         os.sched_setaffinity(int(thread), {core})
 
 
+def elmo_worker_pids() -> list[int]:
+    """The processes of this benchmark's ElmoWorkers, to pin: Ray titles an actor's process
+    ``ray::ElmoWorker...``, and those of the local Ray :func:`local_ray` started descend from this
+    process (another program's workers on the machine are left alone)."""
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            pid = parent(pid)
+            if pid == os.getpid():
+                return True
+        return False
+
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::ElmoWorker") and ours(int(entry.name)):
+                pids.append(int(entry.name))
+        except (OSError, ValueError, IndexError):  # a process that ended while we looked
+            continue
+    return sorted(pids)
+
+
 def run_way(way: str, model: str, split: PreparedSplit, batch_size: int, out: Path) -> dict:
     """One way: seconds to start (model loaded and traced) and to embed and store, the model's
     identity and vector shape; its features file is ``out``."""
@@ -84,10 +109,13 @@ def run_way(way: str, model: str, split: PreparedSplit, batch_size: int, out: Pa
         return {"start": time.perf_counter() - start, "seconds": store(blocks, split, identity_of(embedder.identity, shape, split), out),
                 "identity": embedder.identity, "shape": shape}
     workers = 2 if way == "ray_2_pinned" else 1
-    params = EmbedParams(google="", output="elmo", dtype="float16", batch_size=batch_size, workers=workers, cluster=None, gpus_per_worker=0)
+    params = EmbedParams(published="", output="elmo", dtype="float16", batch_size=batch_size, workers=workers, cluster=None, gpus_per_worker=0)
     with RayEmbedder(model, params) as embedder:
         if way.endswith("_pinned"):
-            for core, pid in enumerate(embedder.pids):
+            pids = elmo_worker_pids()
+            if len(pids) != workers:
+                sys.exit(f"{way}: found {len(pids)} ElmoWorker processes to pin, not {workers}")
+            for core, pid in enumerate(pids):
                 pin(pid, core)
         shape = vector_shape(embedder)
         blocks = lambda first_row: embedder.blocks(split, batch_size, shape, first_row)  # noqa: E731
@@ -153,8 +181,10 @@ def identity_of(elmo: str, shape, split: PreparedSplit) -> FeatureIdentity:
 
 
 def local_ray(cpus: int | None) -> float:
-    """Seconds to start a local Ray of ``cpus`` CPUs (None: none running); RayEmbedder sizes its
-    workers by it. As the stage starts it, but kept between the ways that share its size."""
+    """Seconds to start a local Ray of ``cpus`` CPUs (None: none running), kept between the ways
+    that share its size. RayEmbedder uses a Ray already running and sizes its workers' threads by
+    its CPUs: one CPU makes the one-thread worker of ``ray_1_pinned``, which the stage's own Ray
+    (all cores) never starts."""
     if ray.is_initialized() and ray.cluster_resources().get("CPU") == cpus:
         return 0.0
     if ray.is_initialized():
@@ -162,7 +192,7 @@ def local_ray(cpus: int | None) -> float:
     if not cpus:
         return 0.0
     start = time.perf_counter()
-    connect(ray, None, cpus)
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     return time.perf_counter() - start
 
 
@@ -250,7 +280,6 @@ def main() -> None:
     ray_1 = ratio("ray_1", "in_process")
     worker_mb_s = n / statistics.fmean(seconds["ray_1_pinned"]) * split.maxlen * int(np.prod(shape)) * 2 / 1e6  # float16
     results = {
-        "command": " ".join(["python", *sys.argv]),
         "load_average_before_after": [load_before, Path("/proc/loadavg").read_text().split()[:3]],
         "reviews": n, "tokens": tokens, "maxlen": split.maxlen, "batch_size": args.batch_size, "block_rows": BLOCK_ROWS,
         "elmo": elmo, "identity": sorted(identities),

@@ -1,10 +1,10 @@
-"""What an epoch costs with ELMo: online (the seed's way) against the cache, in one run.
+"""What an epoch costs with ELMo: online (the original script's way) against the cache, in one run.
 
 On the same real reviews (the first N of a prepared split), the same classifier and the same
 ELMo (the full-size original options, random weights unless --weights is given), measures
 per epoch and per review:
 
-1. online: ELMo computed inside the training step for every batch, as the seed did (a Keras
+1. online: ELMo computed inside the training step for every batch, as the original script did (a Keras
    layer runs the biLM on the batch's tokens; its weights are frozen, so no gradient flows
    through it);
 2. cached: features read from the HDF5 store through ReviewSequence (the product), every
@@ -15,7 +15,7 @@ per epoch and per review:
 
 plus the check alone (every chunk's checksum and finiteness, from memory: what checking costs an
 epoch, without the noise of two epochs' difference), the embed throughput, the bytes on disk per review, and the read throughput of the
-Sequence alone against the disk's sequential read, both cold (benchmarks/store_layouts.py).
+Sequence alone against the disk's sequential read, both cold (the file dropped from the page cache).
 Every mode goes through the same ReviewSequence code path: only the array behind
 ``features`` differs (the checked store, the HDF5 dataset, a NumPy array of vectors, or one of
 token indices). Each epoch is timed after a one-batch warm-up (tracing); cached, unchecked,
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -40,7 +41,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 from results import publish
-from store_layouts import cold_and_warm, sequential_read_mb_s
 
 from elmo_imdb.bilm import load_bilm, load_options, write_random_weights
 from elmo_imdb.classifiers import build_classifier, hyperparameters
@@ -54,7 +54,7 @@ from elmo_imdb.vocabulary import Vocabulary, load_ids
 
 class OnlineElmo(keras.layers.Layer):
     """Token indices [B, T] (left-padded with 0) -> ELMo vectors [B, T, dim], computed in the
-    training step from the token strings, as the seed's ELMo layer did. (Keras' data adapters
+    training step from the token strings, as the original script's ELMo layer did. (Keras' data adapters
     cannot carry string arrays, so the Sequence yields indices into ``words``.)
 
     The output stops the gradient: the fastest online ELMo there is. Without it, TensorFlow
@@ -76,6 +76,44 @@ class OnlineElmo(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.bilm.output_dim)
+
+
+def drop_from_page_cache(path: Path) -> None:
+    """Ask the kernel to forget the file's cached pages, so the next read comes from the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def sequential_read_mb_s(path: Path) -> float:
+    """Cold sequential read of the whole file in 16 MB requests: what the disk gives."""
+    drop_from_page_cache(path)
+    start, size = time.perf_counter(), 0
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(16 << 20):
+            size += len(chunk)
+    return size / 1e6 / (time.perf_counter() - start)
+
+
+def epoch_read(seq: ReviewSequence) -> dict:
+    """Read every batch of one shuffled epoch, nothing trained: MB/s of features and batches/s."""
+    start = time.perf_counter()
+    for index in range(len(seq)):
+        seq[index]
+    seconds = time.perf_counter() - start
+    seq.on_epoch_end()
+    nbytes = seq.features.dtype.itemsize * np.prod(seq.features.shape)
+    return {"mb_s": round(nbytes / 1e6 / seconds, 1), "batches_s": round(len(seq) / seconds, 2)}
+
+
+def cold_and_warm(seq: ReviewSequence, path: Path) -> dict:
+    """:func:`epoch_read` of ``seq``, whose features are stored in ``path``: cold (the file dropped
+    from the page cache first), then warm."""
+    drop_from_page_cache(path)
+    return {"cold": epoch_read(seq), "warm": epoch_read(seq)}
 
 
 def token_indices(split: PreparedSplit) -> tuple[np.ndarray, list[str]]:
@@ -175,7 +213,7 @@ def main() -> None:
             classifier = build_classifier(name, hyper, params.train, split.maxlen, vocab_size, None if mode == "base" else shape)
             return online_model(classifier, load_bilm(args.options, weights), words, split.maxlen) if mode == "online" else classifier
 
-        read = cold_and_warm(tmp / "train.h5", batch)
+        read = cold_and_warm(sequence("unchecked"), tmp / "train.h5")
         check_s = [check_seconds(arrays["in_memory"], cached.chunks[0]) for _ in range(args.repeats)]
         results = {
             "reviews": n,

@@ -93,8 +93,6 @@ def main() -> None:
             return Classifier(model, vocabulary, maxlen, embedder, params.embed.dtype, params.embed.batch_size)
 
         results = {
-            "command": "python benchmarks/predict_throughput.py " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k in ("reviews", "rounds", "single_calls")),
             "reviews": len(texts),
             "biLM": f"random weights of pretrain.options {params.pretrain.options}",
             "bilstm-base": measure(base, texts, args.rounds, args.single_calls),

@@ -1,16 +1,19 @@
-"""What every benchmark script does with its results: name the machine they were measured on,
-print them as JSON and, with --out, keep them in a file (docs/benchmarks/ holds the published ones).
+"""What every benchmark script does with its results: name when, on which machine, by which
+command and with which commit's code they were measured, print them as JSON and, with --out,
+keep them in a file (docs/benchmarks/ holds the published ones).
 
 Speeds here compare only as ratios measured in one run: machines of one CPU model differ (virtual
 machines on shared hosts), and some have AVX-512, some only AVX2. So every result says which CPU,
-how many cores and which versions it came from, and when.
+how many cores and which versions it came from, and when; and how to measure it again.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
+import shlex
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -48,34 +51,47 @@ def machine() -> dict:
     return {"cpu": cpu_name(), "cores": usable_cores(), "python": platform.python_version(), **versions}
 
 
-def command() -> str:
-    """How this benchmark was started, to run it again."""
-    return " ".join(["python", *sys.argv])
+def git(*args: str, cwd: Path | None = None) -> str | None:
+    """git's output in ``cwd`` (default: the working directory), None when git fails."""
+    result = subprocess.run(["git", *args], capture_output=True, text=True, cwd=cwd)
+    return result.stdout if result.returncode == 0 else None
 
 
-def code_commit(tree: Path | None = None) -> str:
-    """The commit of the checkout whose ``elmo_imdb`` ran (``tree``, by default the one
-    imported), ``+changes`` if its elmo_imdb/ or benchmarks/ differ from it; ``unknown``
-    outside a git checkout."""
-    if tree is None:
-        import elmo_imdb
+def path_in_repo(path: Path, cwd: Path | None = None) -> str | None:
+    """``path`` relative to the top folder of ``cwd``'s repository (None outside a git checkout)."""
+    top = git("rev-parse", "--show-toplevel", cwd=cwd)
+    if top is None:
+        return None
+    return Path(os.path.relpath(path.resolve(), Path(top.strip()).resolve())).as_posix()
 
-        tree = Path(elmo_imdb.__file__).resolve().parent.parent
 
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=tree, capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        changed = git("status", "--porcelain", "--", "elmo_imdb", "benchmarks")
-        return git("rev-parse", "HEAD") + ("+changes" if changed else "")
-    except (subprocess.CalledProcessError, FileNotFoundError):
+def commit(*ours: Path, cwd: Path | None = None) -> str:
+    """The short hash of the commit checked out in ``cwd``, ``-dirty`` when files of the commit
+    other than ``ours`` (what the caller writes, or compares on its own) are modified, deleted or
+    renamed, or when git cannot tell; ``unknown`` outside a git checkout. Files new to it are not
+    counted: `dvc repro` adds dvc.lock and .gitignore files to the index."""
+    head = git("rev-parse", "--short", "HEAD", cwd=cwd)
+    if head is None:
         return "unknown"
+    excluded = [f":(top,exclude,literal){path_in_repo(p, cwd)}" for p in ours]  # literal: a name is not a pattern
+    # --no-renames: a file moved away counts as deleted
+    dirty = git("diff", "--name-only", "--no-renames", "--diff-filter=MDT", "HEAD", "--", ":(top)", *excluded, cwd=cwd)
+    return head.strip() + ("-dirty" if dirty is None or dirty else "")
+
+
+def command() -> str:
+    """This process's command line as run from the repository's root: ``python
+    benchmarks/<script> <arguments>``, whatever path the script was started by."""
+    return shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
 
 
 def publish(results: dict, out: Path | None) -> None:
-    """Print ``results``, preceded by when (UTC) and on which :func:`machine` unless they say so
-    themselves; with ``out``, replace that file whole (never left half-written)."""
-    stamped = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), **results}
+    """Print ``results``, preceded by when (UTC), on which :func:`machine`, by which
+    :func:`command` and with which :func:`commit` of the benchmarks' own repository (the code
+    measured) unless they say so themselves; with ``out``, replace that file whole (never left
+    half-written)."""
+    stamped = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "command": command(),
+               "commit": commit(cwd=Path(__file__).resolve().parent), **results}
     text = json.dumps(stamped, indent=2)
     print(text)
     if out:

@@ -26,7 +26,7 @@ work = Path(sys.argv[2])
 params = yaml.safe_load(open("params.yaml"))
 params["fetch"]["local"] = str(make_tiny_archive(work / "aclImdb_v1.tar.gz", n_per_class=10))
 params["prepare"].update(maxlen=16, val_size=8)
-params["embed"].update(google=str(build_tiny_hub_module(work / "tiny_elmo", seed=0)), batch_size=7)
+params["embed"].update(published=str(build_tiny_hub_module(work / "tiny_elmo", seed=0)), batch_size=7)
 params["pretrain"].update(options="imdb_tiny", vocab_size=20, n_samples=8, heldout_reviews=5, tokens=1500, eval_every=500, batch_size=8)
 params["train"].update(embedding_dim=8, batch_size=8, epochs=2)
 params["seeds"] = [1]
@@ -45,7 +45,7 @@ show() {  # the command, then its output without TensorFlow's log lines
 }
 {
     show dvc exp run -n bilstm64 -S classifiers.bilstm.lstm_units=64
-    show dvc exp show --md --drop '.*' --keep 'Experiment|.*lstm_units|results/bilstm-(base|elmo_google|elmo_imdb)-[0-9]+/(train.json:mean_epoch_time_s|test/metrics.json:accuracy)'
+    show dvc exp show --md --drop '.*' --keep 'Experiment|.*lstm_units|results/bilstm-(base|elmo_published|elmo_imdb)-[0-9]+/(train.json:mean_epoch_time_s|test/metrics.json:accuracy)'
     show dvc metrics diff --md
     show dvc plots diff -o "$WORK/plots_diff"
     git checkout -q -- params.yaml dvc.lock
@@ -54,6 +54,6 @@ show() {  # the command, then its output without TensorFlow's log lines
     show dvc queue status
     show dvc exp run --run-all
     show dvc queue status
-    show dvc exp show --md --drop '.*' --keep 'Experiment|.*cnn.filters|results/cnn-(base|elmo_google|elmo_imdb)-[0-9]+/(train.json:mean_epoch_time_s|test/metrics.json:accuracy)'
+    show dvc exp show --md --drop '.*' --keep 'Experiment|.*cnn.filters|results/cnn-(base|elmo_published|elmo_imdb)-[0-9]+/(train.json:mean_epoch_time_s|test/metrics.json:accuracy)'
 } > "$WORK/output.txt"
 echo "output: $WORK/output.txt, plots: $WORK/plots_diff/index.html"

@@ -8,7 +8,7 @@ line. ``tokens.elmo`` is None in the variant without ELMo. :func:`build_classifi
 line, makes the inputs, calls the builder and compiles the model, so every classifier is
 trained and scored the same way. Adding one takes a builder here and its line in params.yaml.
 
-- ``bilstm``, the seed's model: Embedding [⊕ ELMo] -> BiLSTM -> Dense(1, sigmoid).
+- ``bilstm``, the original script's model: Embedding [⊕ ELMo] -> BiLSTM -> Dense(1, sigmoid).
 - ``cnn``: Embedding [⊕ ELMo] -> Conv1D -> global max pooling -> Dense -> Dense(1, sigmoid).
 - ``pooled``: logistic regression on the mean and the max over real tokens of Embedding
   [⊕ ELMo]; trains in seconds, a floor for the others.
@@ -75,7 +75,7 @@ def bilstm(
     dropout: Float("LSTM input dropout", min=0.0, max=0.99),
     recurrent_dropout: Float("LSTM recurrent dropout", min=0.0, max=0.99),
 ) -> keras.KerasTensor:
-    """The seed's model: Embedding [⊕ ELMo] read by a BiLSTM whose final states feed the output."""
+    """The original script's model: Embedding [⊕ ELMo] read by a BiLSTM whose final states feed the output."""
     lstm = keras.layers.LSTM(lstm_units, dropout=dropout, recurrent_dropout=recurrent_dropout)
     return positive(keras.layers.Bidirectional(lstm, name="bilstm")(tokens.vectors()))
 

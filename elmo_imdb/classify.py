@@ -45,7 +45,7 @@ class ClassifyError(PipelineError):
 
 def elmo_source(variant: str, params) -> str:
     """Where an ELMo variant's vectors come from, as dvc.yaml's embed stages run it."""
-    return "data/bilm" if variant == "elmo_imdb" else params.embed.google
+    return "data/bilm" if variant == "elmo_imdb" else params.embed.published
 
 
 def write_run_record(path: str | Path, run: str, classifier: str, variant: str, seed: int, maxlen: int,

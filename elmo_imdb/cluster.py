@@ -95,7 +95,7 @@ class ElmoWorker:
 
         threads = tf.config.threading.get_intra_op_parallelism_threads()
         threads = f"{threads} thread{'s' * (threads != 1)}" if threads else "TensorFlow's default threads"
-        return {"error": self.error, "identity": getattr(self.embedder, "identity", None), "pid": os.getpid(),
+        return {"error": self.error, "identity": getattr(self.embedder, "identity", None),
                 "where": f"{cli.device()} of {ray.util.get_node_ip_address()} ({threads}, pid {os.getpid()})"}
 
     def embed(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -187,7 +187,6 @@ class RayEmbedder:
         A model that did not load is its own one-line error; workers that loaded different
         models (a path that holds other files on another machine) are refused."""
         described = [self._get(worker.describe.remote()) for worker in self._workers]
-        self.pids = [d["pid"] for d in described]  # of the worker processes, as they started
         errors = [d["error"] for d in described if d["error"] is not None]
         if errors:
             raise errors[0]
@@ -232,13 +231,12 @@ def import_ray(params: EmbedParams):
     return ray
 
 
-def connect(ray, address: str | None, cpus: int | None = None) -> None:
-    """Start a local Ray of ``cpus`` CPUs (default: the cores this process may use) when
-    ``address`` is None, or join the cluster at ``address``. Workers get this package's code,
-    whatever their machine has installed."""
+def connect(ray, address: str | None) -> None:
+    """Start a local Ray of the cores this process may use when ``address`` is None, or join the
+    cluster at ``address``. Workers get this package's code, whatever their machine has installed."""
     options = dict(log_to_driver=False, logging_level=logging.ERROR, runtime_env={"py_modules": [elmo_imdb]})
     if address is None:
-        ray.init(address="local", num_cpus=cpus or usable_cores(), include_dashboard=False, **options)
+        ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False, **options)
         return
     try:
         ray.init(address=address, **options)

@@ -7,7 +7,7 @@ interface (``embedder(tokens, lengths) -> [B, T, dim]``):
   downloads, or the biLM the pretrain stage trains on IMDB): :class:`BilmElmo` runs it on the
   project's own TF2 biLM (:mod:`elmo_imdb.bilm`);
 * anything else is a TF-Hub handle or module folder (``google/elmo/3`` or a local copy):
-  :class:`HubElmo` calls its ``tokens`` signature, the way the seed did, but once per review
+  :class:`HubElmo` calls its ``tokens`` signature, the way the original script did, but once per review
   instead of once per epoch.
 
 Both take tokens right-padded with ``""`` (the modules' convention) and leave padding
@@ -57,7 +57,7 @@ class HubElmo:
                 f"cannot load the ELMo module {handle!r}: {type(e).__name__}: {e}\n"
                 "Without internet, download the module elsewhere (e.g. the compressed "
                 "https://tfhub.dev/google/elmo/3?tf-hub-format=compressed), unpack it, and set "
-                "embed.google in params.yaml to that local directory; or set it to a folder holding "
+                "embed.published in params.yaml to that local directory; or set it to a folder holding "
                 "a published ELMo's options.json and weights.hdf5."
             ) from None
         if "tokens" not in self._module.signatures:
@@ -157,29 +157,23 @@ def with_progress(blocks: Iterator[tuple[int, np.ndarray]], split: PreparedSplit
 
 
 def embed_block(embedder, block: PreparedSplit, batch_size: int, shape: tuple[int, ...]) -> np.ndarray:
-    """float32 ``[len(block), maxlen, *shape]``: :func:`embed_rows` of every row of ``block``."""
-    return embed_rows(embedder, block, np.arange(len(block)), batch_size, shape)
-
-
-def embed_rows(embedder, split: PreparedSplit, rows: np.ndarray, batch_size: int, shape: tuple[int, ...]) -> np.ndarray:
-    """float32 ``[len(rows), maxlen, *shape]`` vectors of ``split``'s ``rows``, left-padded like the
-    split, exact zeros at padding. Reviews are sorted by length and batched, each batch padded
+    """float32 ``[len(block), maxlen, *shape]`` vectors of every row of ``block``, left-padded like
+    the block, exact zeros at padding. Reviews are sorted by length and batched, each batch padded
     to a multiple of LENGTH_BUCKET tokens: little padding, few distinct shapes. Empty reviews
     stay all zeros without calling ELMo."""
-    lengths = split.lengths
-    vectors = np.zeros((len(rows), split.maxlen, *shape), dtype=np.float32)
-    position = {row: i for i, row in enumerate(rows)}
-    nonempty = rows[lengths[rows] > 0]
+    lengths = block.lengths
+    vectors = np.zeros((len(block), block.maxlen, *shape), dtype=np.float32)
+    nonempty = np.flatnonzero(lengths > 0)
     by_length = nonempty[np.argsort(-lengths[nonempty], kind="stable")]
     for batch in np.array_split(by_length, max(1, -(-len(by_length) // batch_size))):
         if len(batch) == 0:
             continue
-        width = min(-(-lengths[batch].max() // LENGTH_BUCKET) * LENGTH_BUCKET, split.maxlen)
+        width = min(-(-lengths[batch].max() // LENGTH_BUCKET) * LENGTH_BUCKET, block.maxlen)
         tokens = np.full((len(batch), width), "", dtype=object)
         for i, row in enumerate(batch):
-            tokens[i, : lengths[row]] = split.tokens[row]
+            tokens[i, : lengths[row]] = block.tokens[row]
         output = embedder(tokens, lengths[batch])
         for i, row in enumerate(batch):
             n = lengths[row]
-            vectors[position[row], split.maxlen - n :] = output[i, :n]
+            vectors[row, block.maxlen - n :] = output[i, :n]
     return vectors

@@ -24,9 +24,9 @@ HDF5 layout of ``data/elmo/<split>.h5`` (this module is the only code that knows
 
 Chunks hold whole rows, CHUNK_ROWS at a time, uncompressed: the training Sequence shuffles
 chunks and reads a batch as a few whole chunks, one contiguous read each. Ten rows (1.6 MB in
-float16) was the best of the layouts measured in docs/benchmarks.md: reads nearly as fast as
-100-row chunks, batches nearly as mixed as 1-row chunks; compression saved under 9 % of the
-bytes at a quarter of the read speed. A file grows in a scratch folder, durable
+float16) was the best of the layouts measured (docs/journal.md, 2026-12-07): reads nearly as
+fast as 100-row chunks, batches nearly as mixed as 1-row chunks; compression saved under 9 % of
+the bytes at a fifth of the read speed. A file grows in a scratch folder, durable
 and resumable block by block (:class:`ResumableFeatures`), and is renamed into place when
 complete, so a reader never sees a half-written store; :func:`open_features` checks that what
 it opens is complete and made from the rows it is given.
@@ -101,7 +101,7 @@ class DamagedFeaturesError(PreparedDataError):
     """A stored chunk does not match its checksum, or holds a non-finite value."""
 
 
-RERUN = "delete it and re-run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_google`)"
+RERUN = "delete it and re-run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_published`)"
 
 
 class ResumableFeatures:
@@ -375,7 +375,7 @@ def _unreadable(attrs: dict, f: h5py.File) -> str | None:
 def open_store(path: str | Path) -> h5py.File:
     """The features file at ``path`` for reading; missing or unreadable (truncated, say) in one line."""
     if not Path(path).is_file():
-        raise PreparedDataError(f"{path} does not exist; run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_google`)")
+        raise PreparedDataError(f"{path} does not exist; run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_published`)")
     try:
         return h5py.File(path, "r")
     except OSError as e:

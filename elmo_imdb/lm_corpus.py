@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from elmo_imdb.bilm.chars import BOS_ID, EOS_ID, PAD_ID, frame_rows
+from elmo_imdb.bilm.chars import BOS_ROW, EOS_ROW, PAD_ROW, frame_rows
 from elmo_imdb.errors import PipelineError
 from elmo_imdb.imdb import UNLABELLED_FOLDER, read_texts
 from elmo_imdb.prepared import PreparedSplit
@@ -85,7 +85,7 @@ class LMCorpus:
         rank = np.arange(len(self.types)) - len(MARKERS) - 1  # the words' frequency rank
         n_words = len(self.vocab) - len(SPECIAL_TARGETS)
         targets = np.where(rank < n_words, rank + len(SPECIAL_TARGETS), TARGET_UNK)
-        targets[[PAD_ID, BOS_ID, EOS_ID]] = [TARGET_UNK, TARGET_BOS, TARGET_EOS]  # padding is never a target
+        targets[[PAD_ROW, BOS_ROW, EOS_ROW]] = [TARGET_UNK, TARGET_BOS, TARGET_EOS]  # padding is never a target
         return targets.astype(np.int32)
 
     @cached_property

@@ -30,9 +30,9 @@ import yaml
 from elmo_imdb.errors import PipelineError
 
 
-#: Feature sets a classifier can be trained on: the Embedding alone, or next to the vectors of
+#: Variants a classifier can be trained on: the Embedding alone, or next to the vectors of
 #: an ELMo source cached in data/<variant>/ (dvc.yaml makes each).
-VARIANTS = ("base", "elmo_google", "elmo_imdb")
+VARIANTS = ("base", "elmo_published", "elmo_imdb")
 
 
 class ParamsError(PipelineError, ValueError):
@@ -72,7 +72,7 @@ class FetchParams:
 
 @dataclass(frozen=True)
 class PrepareParams:
-    maxlen: int = _spec("tokens kept per review (the last ones, as the seed kept)", min=1, max=10_000)
+    maxlen: int = _spec("tokens kept per review (the last ones, as the original script kept)", min=1, max=10_000)
     val_size: int = _spec("reviews held out of train, stratified, for early stopping", min=2)
     seed: int = _spec("seed of the validation split and of the row shuffle", min=0)
 
@@ -86,10 +86,10 @@ class EncodeParams:
 
 @dataclass(frozen=True)
 class EmbedParams:
-    """How every ELMo source is cached (the embed stages), and where the downloaded one comes from."""
+    """How every ELMo source is cached (the embed stages), and where the published one comes from."""
 
-    google: str = _spec(
-        "the elmo_google source: a TF-Hub handle or module folder, or a folder with a published "
+    published: str = _spec(
+        "the elmo_published source: a TF-Hub handle or module folder, or a folder with a published "
         "ELMo's options.json + weights.hdf5"
     )
     output: str = _spec(
@@ -151,12 +151,12 @@ class Params:
     embed: EmbedParams
     train: TrainParams
     variants: list[str] = _spec(
-        "feature sets every classifier is trained on: `base` (the Embedding alone) and ELMo sources "
-        "(`elmo_google`, `elmo_imdb`: the Embedding next to that source's cached vectors)",
+        "variants every classifier is trained on: `base` (the Embedding alone) and ELMo sources "
+        "(`elmo_published`, `elmo_imdb`: the Embedding next to that source's cached vectors)",
         choices=VARIANTS,
     )
     seeds: list[int] = _spec(
-        "one training run of every classifier and feature set per seed (weights, dropout, batch "
+        "one training run of every classifier and variant per seed (weights, dropout, batch "
         "order): results are means and spreads over them",
         min=0,
         max=2**32 - 1,

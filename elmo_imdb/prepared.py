@@ -5,7 +5,7 @@ and its last ``maxlen`` tokens. The ELMo features, the Embedding ids and every p
 row-aligned with it; its :attr:`PreparedSplit.fingerprint` is recorded by each file derived
 from it, so a reader can refuse data that was computed from other rows.
 
-Alignment: sequences are left-padded to ``maxlen`` (as the seed's ``pad_sequences`` did), so
+Alignment: sequences are left-padded to ``maxlen`` (as the original script's ``pad_sequences`` did), so
 token ``k`` of a row of length ``L`` sits at position ``maxlen - L + k``; see :func:`left_pad`.
 
 HDF5 layout of ``<split>.h5``::

@@ -1,7 +1,7 @@
 """The comparison of all runs: what ELMo buys each classifier, over several seeds, and what it costs.
 
 ``dvc metrics show`` lists every number of every run; this answers the question the cached
-features are for: per classifier and feature set, the test accuracy's mean and spread between
+features are for: per classifier and variant, the test accuracy's mean and spread between
 seeds (one run is an anecdote), the gain over the same classifier without ELMo, seed by seed,
 and the epoch time. A run is a folder ``<results>/<classifier>-<variant>-<seed>/`` holding
 ``train.json`` and ``test/metrics.json``, as the train and evaluate stages write them.
@@ -67,7 +67,7 @@ def spread(values: list[float], digits: int) -> dict:
 
 
 def group_runs(runs: dict[str, dict]) -> dict[str, dict]:
-    """``{<classifier>-<variant>: group}``: the runs of each classifier and feature set over
+    """``{<classifier>-<variant>: group}``: the runs of each classifier and variant over
     their seeds. A group holds its seeds, the test accuracy per seed and its spread
     (:func:`spread`), the mean epoch time, and for an ELMo variant the gain over the same
     classifier's ``base`` in points, seed by seed (only seeds both have) and its spread."""
@@ -94,7 +94,7 @@ def group_runs(runs: dict[str, dict]) -> dict[str, dict]:
 def results_table(groups: dict[str, dict]) -> str:
     """The Markdown table of the groups: accuracy mean ± sd and per seed, gain over base, epoch time."""
     rows = [
-        "| classifier | features | test accuracy, mean ± sd | per seed | gain over `base`, points (per seed) | epoch, s |",
+        "| classifier | variant | test accuracy, mean ± sd | per seed | gain over `base`, points (per seed) | epoch, s |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, g in groups.items():
@@ -112,7 +112,7 @@ def results_table(groups: dict[str, dict]) -> str:
 
 
 def summary_figure(groups: dict[str, dict]) -> Figure:
-    """Three panels, one group of marks per classifier, one colour per feature set: test
+    """Three panels, one group of marks per classifier, one colour per variant: test
     accuracy (each seed a dot, the mean ± sd a bar, on an axis fitted to the data so a point
     is visible), the gain over ``base`` in points, and the mean epoch time (log scale)."""
     classifiers = sorted({g["classifier"] for g in groups.values()})
@@ -144,7 +144,7 @@ def summary_figure(groups: dict[str, dict]) -> Figure:
         ax.set_title(title, fontsize=10)
     gain_ax.axhline(0, color="grey", linewidth=0.8)
     time_ax.set_yscale("log")
-    accuracy_ax.legend(title="features", fontsize=8)
+    accuracy_ax.legend(title="variant", fontsize=8)
     fig.tight_layout()
     return fig
 

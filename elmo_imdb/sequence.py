@@ -9,11 +9,11 @@ slice each: the access HDF5 does fastest, on a cold disk as from the page cache.
 shuffling, batch ``b`` is simply rows ``[b * batch_size, (b + 1) * batch_size)``.
 
 The reads are slices on purpose: h5py's fancy indexing (``dataset[[3, 17, 40]]``) costs about
-99 times more for the same rows (docs/benchmarks.md). Keras reads the next batches in two
+99 times more for the same rows (docs/journal.md, 2026-12-07). Keras reads the next batches in two
 background threads while the model trains (``workers=2``): with them Keras prefetches through
 its own queue instead of an autotuned ``tf.data`` pipeline, whose autotuning stalls the first
-batch of about one epoch in three by seconds on a 2-core machine (measured in
-docs/benchmarks.md). The second thread adds nothing else: h5py reads one at a time.
+batch of about one epoch in three by seconds on a 2-core machine (measured: docs/journal.md,
+2026-12-07). The second thread adds nothing else: h5py reads one at a time.
 
 :func:`open_sequence` is the way in: it loads a split's labels and ids, opens its features,
 and checks that all three come from the same prepared rows. :func:`as_dataset` offers the same
@@ -41,7 +41,7 @@ class ReviewSequence(keras.utils.PyDataset):
     ``h5py.Dataset`` in the pipeline, a NumPy array in the benchmarks. Rows are shuffled in
     groups of the dataset's chunk rows (``CHUNK_ROWS`` when it has no chunks, or without
     features), so the ``base`` and ``elmo`` variants of a run see the same batches.
-    ``workers`` threads read ahead (see the module docstring); ``kwargs`` go to ``PyDataset``
+    Two threads read ahead (the module docstring says why two); ``kwargs`` go to ``PyDataset``
     (``max_queue_size``, say).
     """
 
@@ -53,10 +53,9 @@ class ReviewSequence(keras.utils.PyDataset):
         batch_size: int,
         shuffle: bool,
         seed: int = 0,
-        workers: int = 2,
         **kwargs,
     ):
-        super().__init__(workers=workers, **kwargs)
+        super().__init__(workers=2, **kwargs)
         if features is not None and len(features) != len(ids):
             raise ValueError(f"features have {len(features)} rows, ids have {len(ids)}")
         self.ids = ids

@@ -1,6 +1,6 @@
 """Fitting a classifier: early stopping on the validation split, per-epoch history for DVC.
 
-The test split never reaches this module: the seed early-stopped on test accuracy, which makes
+The test split never reaches this module: the original script early-stopped on test accuracy, which makes
 its test score optimistic; here validation loss chooses the epoch and its weights.
 """
 

@@ -1,7 +1,7 @@
 """The Embedding's vocabulary and the integer ids it gives each prepared split.
 
 The learned Embedding sees lowercased tokens (ELMo sees them as they are). Ids follow the
-seed's conventions: 0 pads, 1 stands for any token outside the vocabulary, and the
+original script's conventions: 0 pads, 1 stands for any token outside the vocabulary, and the
 ``max_features - 2`` most frequent lowercased tokens of the *training* split get ids
 ``2 .. max_features - 1`` by descending count (ties broken alphabetically, so the vocabulary
 is deterministic). Validation and test text never influences it.

@@ -10,13 +10,17 @@ one float16 ulp in about ten million values differs between batch sizes): it is 
 of the stage and part of a partial file's resume identity. `embed.workers` and `embed.cluster`
 change speed only: with more than one worker, or a cluster, ELMo runs on Ray workers and this
 process writes what they compute (elmo_imdb/cluster.py, docs/scaling.md). Interrupt it at any moment: the next run continues
-from the last stored block.
+from the last stored block. What this run embedded and how long it took (reviews, tokens,
+seconds per split; a resumed run counts only its own part) goes to --metrics, for the README's
+cost table.
 """
 
+import time
 from functools import partial
 from pathlib import Path
 
 from elmo_imdb import cli  # first: it keeps TensorFlow's start-up lines off the console
+from elmo_imdb.atomic import write_json
 from elmo_imdb.embedders import embed_blocks, load_embedder, vector_shape
 from elmo_imdb.features import FeatureIdentity, ResumableFeatures
 from elmo_imdb.locking import one_writer
@@ -29,23 +33,27 @@ def main(args, params):
     if p.workers == 1 and p.cluster is None:
         cli.print_device("ELMo")
         embedder = load_embedder(args.model, p.output)
-        store(args, p, splits, embedder, partial(embed_blocks, embedder))
+        done = store(args, p, splits, embedder, partial(embed_blocks, embedder))
     else:
         from elmo_imdb.cluster import RayEmbedder  # Ray only when asked for: `workers: 1` runs without it
 
         with RayEmbedder(args.model, p) as embedder:
-            store(args, p, splits, embedder, embedder.blocks)
+            done = store(args, p, splits, embedder, embedder.blocks)
+    reviews, tokens, seconds = (sum(split[key] for split in done.values()) for key in ("reviews", "tokens", "elapsed_s"))
+    if args.metrics:
+        write_json(args.metrics, {"model": args.model, "workers": p.workers, "batch_size": p.batch_size, "reviews": reviews,
+                                  "tokens": tokens, "elapsed_s": round(seconds, 1), "splits": done})
 
 
 def store(args, p, splits, embedder, blocks):
     """Every split's features, block by block from where a previous run stopped, as ``blocks``
     (:func:`embed_blocks` with ``embedder``, or the Ray workers') computes them. The scratch
-    folder is locked for the whole run: a second run on it is refused before it opens a file."""
+    folder is locked for the whole run: a second run on it is refused before it opens a file.
+    Returns ``{split: {"reviews", "tokens", "elapsed_s"}}`` of what this run embedded."""
     shape = vector_shape(embedder)
     scratch = args.scratch or Path("data/elmo.partial") / args.out.name
     with one_writer(scratch):
-        for name, split in splits.items():
-            store_split(args, p, name, split, shape, scratch, embedder, blocks)
+        return {name: store_split(args, p, name, split, shape, scratch, embedder, blocks) for name, split in splits.items()}
 
 
 def store_split(args, p, name, split, shape, scratch, embedder, blocks):
@@ -61,9 +69,12 @@ def store_split(args, p, name, split, shape, scratch, embedder, blocks):
     print(f"{name}: {len(split)} reviews -> {args.out / f'{name}.h5'}")
     with ResumableFeatures(args.out / f"{name}.h5", scratch, len(split), identity, split.names) as features:
         first_row = features.resume()
+        started = time.perf_counter()
         for start, vectors in blocks(split, p.batch_size, shape, first_row):
             features.write(start, vectors)
         features.finish()
+    return {"reviews": len(split) - first_row, "tokens": int(split.lengths[first_row:].sum()),
+            "elapsed_s": round(time.perf_counter() - started, 1)}
 
 
 if __name__ == "__main__":
@@ -77,4 +88,5 @@ if __name__ == "__main__":
         help="where unfinished files wait to be resumed; not a DVC output, so it survives a re-run "
         "(default: data/elmo.partial/<name of OUT>)",
     )
+    parser.add_argument("--metrics", type=Path, help="also write what this run embedded and its seconds to this JSON file")
     cli.run(main, parser.parse_args())

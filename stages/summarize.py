@@ -1,4 +1,4 @@
-"""Stage summarize: every run (classifier x features variant x seed) in RESULTS, and per
+"""Stage summarize: every run (classifier x variant x seed) in RESULTS, and per
 classifier and variant the mean and spread of test accuracy over the seeds and the gain over
 base: OUT/summary.json, the table OUT/results.md and the figure OUT/summary.png
 (elmo_imdb/report.py).

@@ -1,7 +1,7 @@
-"""Stage train: fit one classifier on one features variant, early-stopping on the validation split.
+"""Stage train: fit one classifier on one variant, early-stopping on the validation split.
 
 CLASSIFIER is a builder of elmo_imdb/classifiers.py with its line `classifiers.CLASSIFIER` in
-params.yaml. VARIANT `base` reads token ids only; `elmo_google` and `elmo_imdb` also read that
+params.yaml. VARIANT `base` reads token ids only; `elmo_published` and `elmo_imdb` also read that
 ELMo source's cached vectors (data/VARIANT) through the HDF5-backed Sequence. Writes the model,
 its run record beside it (MODEL with .json: what it was trained with, for `elmo-imdb predict`)
 and RESULTS/{history.csv,train.json}.

@@ -40,7 +40,7 @@ def tiny_splits(tiny_archive):
 @pytest.fixture(scope="session")
 def tiny_hub_module(tmp_path_factory) -> Path:
     """A SavedModel with google/elmo/3's signatures and output widths: a random tiny biLM."""
-    from elmo_imdb.bilm import build_tiny_hub_module
+    from hub_fixtures import build_tiny_hub_module
 
     return build_tiny_hub_module(tmp_path_factory.mktemp("elmo") / "tiny_elmo", seed=0)
 

@@ -1,10 +1,12 @@
-"""A tiny module in TF-Hub's *TF1* format with ``google/elmo/3``'s signatures.
+"""Stand-ins for ``google/elmo/3``: the project's biLM at a tiny size with the module's output
+widths (:data:`TINY_HUB_OPTIONS`, exported by :func:`build_tiny_hub_module`), and a tiny module
+in TF-Hub's *TF1* format with ``google/elmo/3``'s signatures (:func:`build_tf1_hub_module`).
 
 ``google/elmo/3`` is not a TF2 SavedModel: it is a TF1 Hub-format module, a TF1 SavedModel with
 meta graphs tagged ``[]`` and ``["train"]`` and a ``tfhub_module.pb`` beside it, which
 ``tensorflow_hub.load`` opens through ``tf.compat.v1.saved_model.load_v2`` with tags ``[]``.
 tensorflow_hub 0.16 has no ``create_module_spec`` any more; ``tf.compat.v1``'s SavedModel
-builder still writes the format. The module here has elmo/3's signatures as its documentation
+builder still writes the format. The TF1 module here has elmo/3's signatures as its documentation
 gives them:
 
 * ``tokens``: inputs ``tokens`` [B, T] string, ``sequence_len`` [B] int32;
@@ -26,6 +28,36 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
+from elmo_imdb.bilm import BiLM, BiLMConfig, export_hub_module, random_weights
+
+#: A biLM with google/elmo/3's output widths (word_emb 512, layers 1024) but a small char CNN
+#: and 128-unit LSTM cells, so it builds and runs in seconds on a CPU.
+TINY_HUB_OPTIONS = {
+    "char_cnn": {
+        "activation": "relu",
+        "embedding": {"dim": 4},
+        "filters": [[1, 8], [2, 8], [3, 16], [4, 32]],
+        "n_highway": 1,
+        "n_characters": 262,
+        "max_characters_per_token": 50,
+    },
+    "lstm": {
+        "dim": 128,
+        "projection_dim": 512,
+        "n_layers": 2,
+        "cell_clip": 3,
+        "proj_clip": 3,
+        "use_skip_connections": True,
+    },
+}
+
+
+def build_tiny_hub_module(export_dir: str | Path, seed: int = 0) -> Path:
+    """Export a random-weight :data:`TINY_HUB_OPTIONS` biLM as a SavedModel with ``google/elmo/3``'s
+    TF2 signatures (:func:`elmo_imdb.bilm.export_hub_module`): a fast stand-in for the download."""
+    return export_hub_module(BiLM(TINY_HUB_OPTIONS, random_weights(BiLMConfig.from_options(TINY_HUB_OPTIONS), seed)), export_dir)
+
 
 BUCKETS = 97
 MODULE_DEF_FORMAT_V3 = b"\x08\x03"  # tensorflow_hub's ModuleDef proto: field 1 (format) = 3 (FORMAT_V3)

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import REPO, benchmark_module, store_features
+from conftest import REPO, benchmark_module
 
 SCRIPTS = sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if p.stem != "results")
 
@@ -34,7 +34,7 @@ def test_every_benchmark_has_help(name):
 
 @pytest.mark.slow
 def test_epoch_costs_times_every_mode(tiny_store, tiny_splits, tmp_path):
-    from elmo_imdb.bilm import TINY_HUB_OPTIONS
+    from hub_fixtures import TINY_HUB_OPTIONS
 
     options = tmp_path / "options.json"
     options.write_text(json.dumps(TINY_HUB_OPTIONS))
@@ -53,20 +53,6 @@ def test_epoch_costs_times_every_mode(tiny_store, tiny_splits, tmp_path):
     assert {"online_over_cached", "bilstm_cached_over_in_memory", "bilstm_checked_over_unchecked", "sequence_cold_over_disk_read"} <= set(results["ratios"])
     assert len(results["check_s"]) == 1 and results["check_s"][0] >= 0
     assert results["ratios"]["pooled_check_over_cached"] == pytest.approx(results["check_s"][0] / results["epoch_s"]["pooled"]["cached"], abs=2e-4)
-
-
-@pytest.mark.slow
-def test_store_layouts_reads_every_layout(tmp_path):
-    from elmo_imdb.features import FeatureIdentity
-
-    rows = np.random.default_rng(0).normal(size=(200, 4, 8)).astype(np.float16)
-    path = store_features(tmp_path / "train.h5", rows, FeatureIdentity("test", "elmo", "float16", 4, [8], "f", 50))
-    out = tmp_path / "layouts.json"
-    run_benchmark("store_layouts", str(path), "--reviews", "200", "--repeats", "1", "--out", str(out))
-    results = json.loads(out.read_text())
-    assert set(results["layouts"]) == {"chunk1", "chunk10", "chunk100", "chunk10-lzf", "chunk10-gzip"}
-    assert all(layout["sequence_cold_mb_s"] > 0 for layout in results["layouts"].values())
-    assert results["fancy_against_slices"]["slices_ms"] > 0 and "two_processes" in results["parallel_reads"]["chunk10"]
 
 
 def test_publish_results_writes_the_json_and_replaces_only_the_readme_table(tmp_path):
@@ -129,8 +115,8 @@ def test_publish_results_names_the_commit_and_the_params_changed_from_it(tmp_pat
     git("commit", "-qm", "x")
     head = git("rev-parse", "--short", "HEAD")
     params = (tmp_path / "params.yaml").read_text()
-    assert "\nvariants: [base, elmo_google, elmo_imdb]\n" in params and "  local: null" in params
-    (tmp_path / "params.yaml").write_text(params.replace("variants: [base, elmo_google, elmo_imdb]", "variants: [base, elmo_imdb]")
+    assert "\nvariants: [base, elmo_published, elmo_imdb]\n" in params and "  local: null" in params
+    (tmp_path / "params.yaml").write_text(params.replace("variants: [base, elmo_published, elmo_imdb]", "variants: [base, elmo_imdb]")
                                           .replace("  local: null", "  local: ../archive.tar.gz"))
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
     git("add", "dvc.lock")  # as `dvc repro` does: a new file is not "dirty"
@@ -191,6 +177,32 @@ def test_publish_names_the_date_and_the_machine_and_keeps_the_results_own(tmp_pa
     assert machine["python"] == platform.python_version() and machine["h5py"] == h5py.__version__ and machine["numpy"] == np.__version__
 
 
+def test_publish_names_the_command_and_the_commit_of_the_code_measured(tmp_path, capsys, monkeypatch):
+    results = benchmarks_results()
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "any" / "where" / "epoch_costs.py"), "--reviews", "5", "--out", "a b.json"])
+    monkeypatch.chdir(tmp_path)  # not a git checkout: the commit is still the benchmarks' own
+    results.publish({"tokens_per_s": 5.5}, None)
+    written = json.loads(capsys.readouterr().out)
+    assert written["command"] == "python benchmarks/epoch_costs.py --reviews 5 --out 'a b.json'"  # runnable from the root, as typed
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    if head.returncode == 0:
+        assert written["commit"] in (head.stdout.strip(), head.stdout.strip() + "-dirty")
+    else:  # a copy without git
+        assert written["commit"] == "unknown"
+    results.publish({"command": "given", "commit": "abc1234"}, None)
+    assert {k: v for k, v in json.loads(capsys.readouterr().out).items() if k in ("command", "commit")} == {"command": "given", "commit": "abc1234"}
+
+
+def test_every_benchmark_publishes_through_results():
+    """Each script's results reach stdout and --out only through results.publish, which stamps
+    them: a script's own json.dump would publish a result without its date, machine, command and
+    commit."""
+    for script in SCRIPTS:
+        source = (REPO / "benchmarks" / f"{script}.py").read_text()
+        assert "from results import" in source and re.search(r"\bpublish\(", source), script
+        assert not re.search(r"json\.dump\(|write_text\(json\.dumps", source), script
+
+
 def test_cpu_name_names_the_family_model_and_avx512(tmp_path):
     cpu_name = benchmarks_results().cpu_name
     core = "processor\t: {n}\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\nflags\t\t: fpu {flags}\n\n"
@@ -244,37 +256,6 @@ def test_embed_scaling_times_every_way_and_the_writer(tiny_splits, tmp_path):
     assert results["files_compared_to_in_process_round_1"] == {way: [{"identical": True}] for way in ways}
     assert results["writer_mb_s"]["32"]["mean"] > 0 and results["workers_the_writer_feeds"]["32"] > 0
     assert results["machine"]["ray"] == importlib.metadata.version("ray")  # what the ways ran on
-
-
-@pytest.mark.slow
-def test_token_cache_reports_every_round_its_spread_and_the_flop_bounds(tiny_splits, tmp_path):
-    split = tiny_splits["train"]
-    split.save(tmp_path / "train.h5")
-    assert len(split) > 12  # so that the benchmark's cut is tested
-    out = tmp_path / "token_cache.json"
-    run_benchmark("token_cache", str(tmp_path / "train.h5"), "--options", "imdb_tiny", "--reviews", "12", "--rounds", "2", "--out", str(out))
-    results = json.loads(out.read_text())
-    reviews = split.tokens[:12]
-    tokens = sum(len(review) for review in reviews)
-    distinct = len({token for review in reviews for token in review})
-    assert (results["reviews"], results["tokens"], results["distinct_tokens"]) == (12, tokens, distinct)
-    assert results["distinct_fraction"] == round(distinct / tokens, 4)
-    seconds = results["seconds"]
-    assert len(seconds["direct"]) == len(seconds["cached"]) == len(results["speedup_per_round"]) == 2
-    for ratio, d, c in zip(results["speedup_per_round"], seconds["direct"], seconds["cached"]):
-        # direct / cached of the same round, from the seconds before they were rounded to 4 digits
-        assert abs(ratio - d / c) <= d / c * (5e-5 / d + 5e-5 / c) + 5e-4
-    assert results["speedup"]["mean"] == pytest.approx(sum(results["speedup_per_round"]) / 2, abs=0.002)
-    r1, r2 = results["speedup_per_round"]
-    assert results["speedup"]["min"] == min(r1, r2) and results["speedup"]["max"] == max(r1, r2)
-    assert results["speedup"]["sd"] == pytest.approx(abs(r1 - r2) / 2**0.5, abs=0.002)  # two values' sample sd
-    assert set(results["tokens_s"]) == {"direct", "cached"}
-    for name, values in seconds.items():  # each way's tokens per second: the mean over its rounds,
-        # from the seconds before they were rounded to 4 digits (0.00005 s of a round of a few ms is a few %)
-        rel = 5e-5 / min(values) + 1e-3
-        assert results["tokens_s"][name]["mean"] == pytest.approx(sum(tokens / t for t in values) / 2, rel=rel, abs=0.1)
-    # caching can only remove char-CNN work: both bounds above 1, the LSTM-only one the larger
-    assert 1 < results["flop_bound"] <= results["lstm_only_flop_bound"]
 
 
 @pytest.mark.slow

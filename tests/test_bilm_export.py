@@ -7,7 +7,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from elmo_imdb.bilm import TINY_HUB_OPTIONS, BiLM, BiLMConfig, build_tiny_hub_module, random_weights
+from hub_fixtures import TINY_HUB_OPTIONS, build_tiny_hub_module
+
+from elmo_imdb.bilm import BiLM, BiLMConfig, random_weights
 
 SEED = 3
 OUTPUTS = {

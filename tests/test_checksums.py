@@ -66,7 +66,7 @@ def test_a_flipped_bit_is_refused_on_read_and_named_by_verify(stored):
         features[5:12]
     assert str(e.value) == (
         f"{path}: chunk 1 (rows 10-15) does not match its checksum: the file is damaged; "
-        "delete it and re-run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_google`)"
+        "delete it and re-run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_published`)"
     )
     result = verify(path)
     assert result.returncode == 1 and result.stdout == "" and result.stderr == f"error: {e.value}\n"

@@ -27,10 +27,11 @@ import pytest
 import yaml
 
 from conftest import REPO, write_random_splits
+from hub_fixtures import TINY_HUB_OPTIONS, build_tf1_hub_module
 from elmo_imdb import cluster
-from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
+from elmo_imdb.bilm import write_random_weights
 from elmo_imdb.cluster import ClusterError, RayEmbedder, cpus_per_worker
-from elmo_imdb.embedders import BLOCK_ROWS, ElmoLoadError, HubElmo, embed_rows, vector_shape
+from elmo_imdb.embedders import BLOCK_ROWS, ElmoLoadError, HubElmo, embed_block, vector_shape
 from elmo_imdb.params import load_params
 from elmo_imdb.prepared import SPLITS, PreparedSplit
 
@@ -44,8 +45,6 @@ STAGE_SPEC.loader.exec_module(STAGE)
 def data(tmp_path_factory):
     """Prepared splits of random words (train: four blocks), a tiny biLM folder, and a tiny TF1
     hub module whose vectors depend on what shares their batch, as google/elmo/3's do."""
-    from hub_fixtures import build_tf1_hub_module
-
     root = tmp_path_factory.mktemp("cluster")
     write_random_splits(root / "prepared", N_TRAIN)
     (root / "bilm").mkdir()
@@ -177,7 +176,7 @@ def test_a_batch_dependent_hub_module_gives_the_same_files_too(data, ray_address
     module = HubElmo(str(data / "hub"), "elmo")
     split = PreparedSplit.load(data / "prepared" / "val.h5")
     shape = vector_shape(module)
-    alone, batched = (embed_rows(module, split, np.arange(len(split)), size, shape) for size in (1, 50))
+    alone, batched = (embed_block(module, split, size, shape) for size in (1, 50))
     assert np.abs(alone - batched).max() > 0.01  # the module does depend on its batch
     assert_same_files(embed(data, "ray-hub", "hub", workers=2, cluster=ray_address), reference(data, "hub"))
 
@@ -384,7 +383,7 @@ def test_workers_that_loaded_different_models_are_refused():
     embedder = object.__new__(RayEmbedder)
     embedder._ray = SimpleNamespace(get=lambda ref: ref)
     embedder._workers = [SimpleNamespace(describe=SimpleNamespace(remote=lambda i=i: {
-        "error": None, "identity": f"bilm:weights{i}", "pid": 100 + i, "where": f"the CPU of 10.0.0.{i} (4 threads, pid {100 + i})"}))
+        "error": None, "identity": f"bilm:weights{i}", "where": f"the CPU of 10.0.0.{i} (4 threads, pid {100 + i})"}))
         for i in (1, 2)]
     with pytest.raises(ClusterError, match=re.escape(
         "the workers loaded different models for the same path (the CPU of 10.0.0.1 (4 threads, pid 101): bilm:weights1; "

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, write_random_splits
-from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
+from hub_fixtures import TINY_HUB_OPTIONS
+from elmo_imdb.bilm import write_random_weights
 from elmo_imdb.embedders import embed_blocks, load_embedder, vector_shape
 from elmo_imdb.features import ResumableFeatures, open_features
 from elmo_imdb.prepared import PreparedSplit

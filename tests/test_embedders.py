@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
+from hub_fixtures import TINY_HUB_OPTIONS
+
+from elmo_imdb.bilm import write_random_weights
 from elmo_imdb.embedders import BilmElmo, ElmoLoadError, HubElmo, load_embedder
 
 
@@ -67,7 +69,7 @@ def test_output_layers_stacks_the_three_biLM_layers_whose_plain_mean_is_elmo(tin
 
 
 def test_a_missing_handle_says_how_to_use_a_local_copy(tmp_path):
-    with pytest.raises(ElmoLoadError, match=r"(?s)cannot load the ELMo module .*set embed.google in params.yaml to that local directory"):
+    with pytest.raises(ElmoLoadError, match=r"(?s)cannot load the ELMo module .*set embed.published in params.yaml to that local directory"):
         HubElmo(str(tmp_path / "nowhere"), "elmo")
 
 

@@ -165,9 +165,9 @@ def test_open_refuses_unfinished_stale_and_missing_files(tmp_path, tiny_splits):
     for unfinish in (lambda attrs: attrs.modify("complete", False), lambda attrs: attrs.__delitem__("complete")):
         with h5py.File(path, "r+") as f:
             unfinish(f.attrs)  # a file being written holds complete = false; an older one no attribute
-        with pytest.raises(PreparedDataError, match=r"is unfinished; delete it and re-run its embed stage \(`dvc repro embed_imdb` or `dvc repro embed_google`\)$"):
+        with pytest.raises(PreparedDataError, match=r"is unfinished; delete it and re-run its embed stage \(`dvc repro embed_imdb` or `dvc repro embed_published`\)$"):
             open_features(path, val)
-    with pytest.raises(PreparedDataError, match=r"nope.h5 does not exist; run its embed stage \(`dvc repro embed_imdb` or `dvc repro embed_google`\)$"):
+    with pytest.raises(PreparedDataError, match=r"nope.h5 does not exist; run its embed stage \(`dvc repro embed_imdb` or `dvc repro embed_published`\)$"):
         open_features(tmp_path / "nope.h5", val)
 
 

@@ -19,8 +19,8 @@ def test_repo_params_are_valid_and_match_the_seed():
     p = load_params(REPO / "params.yaml")
     assert (p.prepare.maxlen, p.encode.max_features, p.train.embedding_dim, p.train.batch_size) == (80, 20000, 300, 100)
     assert p.classifiers["bilstm"] == {"lstm_units": 128, "dropout": 0.2, "recurrent_dropout": 0.2}
-    assert p.embed.google == "https://tfhub.dev/google/elmo/3" and p.embed.dtype == "float16"
-    assert p.variants == ["base", "elmo_google", "elmo_imdb"] and p.pretrain.options == "imdb_small"
+    assert p.embed.published == "https://tfhub.dev/google/elmo/3" and p.embed.dtype == "float16"
+    assert p.variants == ["base", "elmo_published", "elmo_imdb"] and p.pretrain.options == "imdb_small"
     assert len(p.seeds) >= 3  # accuracy is a mean over seeds
 
 
@@ -36,7 +36,7 @@ def test_repo_params_are_valid_and_match_the_seed():
         (lambda r: r["train"].update(epochs=True), "train.epochs must be int, got bool"),
         (lambda r: r["prepare"].update(maxlen=0), "prepare.maxlen must be >= 1, got 0"),
         (lambda r: r["embed"].update(dtype="float64"), "embed.dtype must be one of float16, float32; got 'float64'"),
-        (lambda r: r.update(variants=["base", "elmo"]), "variants must be one of base, elmo_google, elmo_imdb; got 'elmo'"),
+        (lambda r: r.update(variants=["base", "elmo"]), "variants must be one of base, elmo_published, elmo_imdb; got 'elmo'"),
         (lambda r: r.update(variants=[]), "variants: expected a non-empty list, got []"),
         (lambda r: r.update(variants=["base", "base"]), "variants: lists a value twice"),
         (lambda r: r.update(seeds=[]), "seeds: expected a non-empty list, got []"),
@@ -48,7 +48,7 @@ def test_repo_params_are_valid_and_match_the_seed():
         (lambda r: r["pretrain"].update(init=5), "pretrain.init must be str, got int 5"),
         (lambda r: r["train"].pop("patience"), "missing parameter train.patience"),
         (lambda r: r.pop("encode"), "missing parameter encode"),
-        (lambda r: r["embed"].update(google=None), "embed.google must be set"),
+        (lambda r: r["embed"].update(published=None), "embed.published must be set"),
         (lambda r: r.update(train=[1, 2]), "train: expected a mapping"),
     ],
 )

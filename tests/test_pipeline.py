@@ -69,7 +69,7 @@ def pipeline(tmp_path_factory, tiny_archive, tiny_hub_module):
         prepare={"maxlen": 16, "val_size": 8},
         pretrain={"options": "imdb_tiny", "vocab_size": 20, "n_samples": 8, "heldout_reviews": 5, "tokens": 1500,
                   "eval_every": 500, "batch_size": 8},
-        embed={"google": str(tiny_hub_module), "batch_size": 7},
+        embed={"published": str(tiny_hub_module), "batch_size": 7},
         train={"embedding_dim": 8, "batch_size": 8, "epochs": 2},
         seeds=SEEDS,
         classifiers={"bilstm": {"lstm_units": 4}, "cnn": {"filters": 4, "hidden_units": 4}},
@@ -87,7 +87,7 @@ def runs(stage, variants=VARIANTS):
 
 def test_first_repro_runs_every_stage_and_reports_every_run(pipeline):
     work, first = pipeline
-    elmo = {"pretrain", "embed_google", "embed_imdb"}
+    elmo = {"pretrain", "embed_published", "embed_imdb"}
     assert stages_run(first) == {"fetch", "prepare", "encode", "summarize"} | elmo | runs("train") | runs("evaluate")
     metrics = dvc(work, "metrics", "show")
     for run in (r.split("@")[1] for r in runs("train")):
@@ -112,9 +112,9 @@ def test_runs_without_elmo_do_not_depend_on_the_features(pipeline):
     lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
     for stage in runs("train") | runs("evaluate"):
         deps = {dep["path"] for dep in lock[stage]["deps"]}
-        for source in ("elmo_google", "elmo_imdb"):
+        for source in ("elmo_published", "elmo_imdb"):
             assert (f"data/{source}" in deps) == (f"-{source}-" in stage), stage
-    assert "data/bilm" not in {dep["path"] for dep in lock["embed_google"]["deps"]}  # google/elmo/3 never waits for pretraining
+    assert "data/bilm" not in {dep["path"] for dep in lock["embed_published"]["deps"]}  # google/elmo/3 never waits for pretraining
     assert "data/prepared/train.h5" in {dep["path"] for dep in lock["pretrain"]["deps"]}
 
 
@@ -133,7 +133,7 @@ def test_a_classifier_param_reruns_only_that_classifier(pipeline):
 def test_changing_max_features_does_not_rerun_elmo(pipeline):
     work, _ = pipeline
     set_params(work, encode={"max_features": 30})
-    assert not {"pretrain", "embed_google", "embed_imdb"} & stages_run(dvc(work, "repro"))
+    assert not {"pretrain", "embed_published", "embed_imdb"} & stages_run(dvc(work, "repro"))
 
 
 def test_a_new_biLM_reruns_its_embed_and_runs_only(pipeline):
@@ -166,7 +166,7 @@ def test_a_features_row_is_the_module_output_at_the_left_padded_positions(pipeli
 
     work, _ = pipeline
     split = PreparedSplit.load(work / "data/prepared/test.h5")
-    with h5py.File(work / "data/elmo_google/test.h5") as f:
+    with h5py.File(work / "data/elmo_published/test.h5") as f:
         features = f["features"]
         assert features.shape == (len(split), 16, 1024) and features.dtype == np.float16
         assert f.attrs["prepared_fingerprint"] == split.fingerprint
@@ -200,7 +200,7 @@ def test_the_main_command_builds_only_the_listed_variants(pipeline):
             planned[len(variants)] = stages_run(dvc(work, *command[1:], "--dry", "--force"))
     finally:
         set_params(work, variants=list(VARIANTS))
-    assert "embed_google" not in planned[2] and not any("-elmo_google-" in stage for stage in planned[2])
+    assert "embed_published" not in planned[2] and not any("-elmo_published-" in stage for stage in planned[2])
     assert {"pretrain", "embed_imdb", "summarize"} | runs("train", ["base", "elmo_imdb"]) <= planned[2]
     assert planned[1] == {"fetch", "prepare", "encode", "summarize"} | runs("train", ["base"]) | runs("evaluate", ["base"])
 
@@ -231,7 +231,7 @@ def predict_command(work, *args, stdin=None):
                           input=stdin, capture_output=True)
 
 
-@pytest.mark.parametrize("run", ["bilstm-base-1", "bilstm-elmo_imdb-1", "cnn-elmo_google-2"])
+@pytest.mark.parametrize("run", ["bilstm-base-1", "bilstm-elmo_imdb-1", "cnn-elmo_published-2"])
 def test_predict_on_the_raw_test_reviews_gives_what_evaluate_wrote(pipeline, tiny_archive, run):
     """The same cleaning, tokeniser, tail cut, vocabulary and ELMo as training, computed on the fly."""
     from elmo_imdb import load_classifier

@@ -11,7 +11,7 @@ import tensorflow as tf
 from imdb_fixtures import make_tiny_archive, tiny_dataset_files
 
 from elmo_imdb.bilm import SHIPPED_OPTIONS, load_bilm, load_options, write_random_weights
-from elmo_imdb.bilm.chars import BOS_ID, EOS_ID, PAD_ID
+from elmo_imdb.bilm.chars import BOS_ROW, EOS_ROW, PAD_ROW
 from elmo_imdb.imdb import Review, read_reviews
 from elmo_imdb.lm_corpus import TARGET_UNK, CorpusError, batch_rows, build_corpus, read_corpus
 from elmo_imdb.prepared import prepare_splits
@@ -57,7 +57,7 @@ def test_reviews_are_cut_into_windows_from_their_end(corpus):
     for i in review:  # <S>, the tokens, </S>, then padding
         n = small.train.lengths[i]
         row = small.train.types[i]
-        assert row[0] == BOS_ID and row[n + 1] == EOS_ID and (row[n + 2 :] == PAD_ID).all() and row.shape == (10,)
+        assert row[0] == BOS_ROW and row[n + 1] == EOS_ROW and (row[n + 2 :] == PAD_ROW).all() and row.shape == (10,)
 
 
 def test_the_softmax_vocabulary_is_the_most_frequent_training_tokens_and_the_rest_is_unk(corpus):
@@ -71,7 +71,7 @@ def test_the_softmax_vocabulary_is_the_most_frequent_training_tokens_and_the_res
     for type_id, spelling in enumerate(corpus.types[3:], start=3):
         expected = corpus.vocab.index(spelling) if spelling in words else TARGET_UNK
         assert targets[type_id] == expected, spelling
-    assert list(targets[[BOS_ID, EOS_ID]]) == [0, 1]
+    assert list(targets[[BOS_ROW, EOS_ROW]]) == [0, 1]
     assert "Awful" in corpus.types and corpus.target_of_type[corpus.types.index("Awful")] == TARGET_UNK  # inputs keep it
 
 

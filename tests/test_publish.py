@@ -22,13 +22,14 @@ RESULTS = {
     "machine": {"cpu": "Test CPU (family 1, model 2)", "cores": 4},
     "params": {"prepare": {"maxlen": 80}, "pretrain": {"options": "imdb_small"}},
     "bilm": {"tokens": 6000, "elapsed_s": 120.0, "tokens_per_s": 99.0},
+    "embed_imdb": {"reviews": 1200, "tokens": 60000, "elapsed_s": 300.0},
     "runs": {
         "cnn-base-1": {"classifier": "cnn", "variant": "base", "seed": 1, "epochs": 3, "mean_epoch_time_s": 20.0},
         "cnn-base-2": {"classifier": "cnn", "variant": "base", "seed": 2, "epochs": 3, "mean_epoch_time_s": 40.0},
         "cnn-elmo_imdb-1": {"classifier": "cnn", "variant": "elmo_imdb", "seed": 1, "epochs": 4, "mean_epoch_time_s": 30.0},
     },
 }
-EMBED = {"date_utc": "2031-01-01 10:00", "machine": {"cpu": "Bench CPU", "cpu_family_model": "9/9", "avx512f": True, "cores": 2},
+EMBED = {"date": "2031-01-01 10:00 UTC", "machine": {"cpu": "Bench CPU (family 9, model 9, AVX-512)", "cores": 2},
          "reviews": 10, "elmo": "full-size (random weights)", "tokens_s": {"in_process": {"mean": 1000.0}}}
 LENGTHS = {"reviews": 1200, "maxlen": {"80": {"kept_tokens_per_review": 50.0}, "200": {"kept_tokens_per_review": 99.0}}}
 
@@ -46,21 +47,22 @@ def test_every_cell_is_computed_from_the_json(publish_results):
     caption, table = publish_results.cost_table(RESULTS, EMBED, LENGTHS)
     got = rows(table)
     assert got["`pretrain` the IMDB biLM (`imdb_small`)"] == ["6,000 tokens", "50 tokens/s", "2.0"]  # tokens / elapsed_s, not the last stretch's rate
-    (embed,) = [cells for name, cells in got.items() if name.startswith("`embed_google`")]
+    (embed,) = [cells for name, cells in got.items() if name.startswith("`embed_published`")]
     assert embed == ["60,000 tokens", "1,000 tokens/s", "1.0"]  # 1,200 reviews × 50 tokens at maxlen 80, at 1,000 tokens/s
     assert got["`train` `cnn-base`, one run (mean of 2)"] == ["3.0 epochs", "30.0 s/epoch", "1.5"]  # (60 s + 120 s) / 2
     assert got["`train` `cnn-elmo_imdb`, one run (mean of 1)"] == ["4.0 epochs", "30.0 s/epoch", "2.0"]
     assert got["`train` all 3 runs, one after the other"] == ["3 runs", "", "5.0"]
-    assert len(got) == 5
+    assert got["`embed_imdb` the IMDB biLM's ELMo, 1,200 reviews"] == ["60,000 tokens", "200 tokens/s", "5.0"]
+    assert len(got) == 6
     assert "Test CPU (family 1, model 2), 4 cores, 2031-01-02" in caption  # the CPU and the date in the caption
-    assert "Bench CPU (family/model 9/9, AVX-512), 2 cores, 2031-01-01 10:00 UTC" in caption
-    assert "`embed_imdb`: not in the table" in caption
+    assert "Bench CPU (family 9, model 9, AVX-512), 2 cores, 2031-01-01 10:00 UTC" in caption  # as benchmarks/results.py names them
+    assert "`embed_imdb`" not in caption  # it has its row
 
 
 def test_a_row_without_its_source_is_left_out_and_the_caption_says_so(publish_results):
-    caption, table = publish_results.cost_table({**RESULTS, "bilm": {}, "runs": {}}, None, LENGTHS)
+    caption, table = publish_results.cost_table({**RESULTS, "bilm": {}, "embed_imdb": {}, "runs": {}}, None, LENGTHS)
     assert rows(table) == {}
-    assert "no `bilm.tokens`" in caption and "no committed measurement of the full-size ELMo" in caption
+    assert "no `embed_imdb.tokens`" in caption and "no `bilm.tokens`" in caption and "no committed measurement of the full-size ELMo" in caption
     assert "no run with `epochs`" in caption
 
 
@@ -94,7 +96,7 @@ def test_the_readme_cost_table_is_what_the_committed_json_makes(publish_results)
     results = json.loads((REPO / "docs" / "results" / "results.json").read_text())
     assert publish_results.replace_costs(readme, results, REPO) == readme
     block = re.search(re.escape(publish_results.COSTS_BEGIN) + r"(.*?)" + re.escape(publish_results.COSTS_END), readme, re.S)[1]
-    assert "| `pretrain` |" in block and "| `embed_google` |" in block and "| `train` |" in block
+    assert "| `pretrain` |" in block and "| `embed_published` |" in block and "| `train` |" in block
 
 
 def test_the_full_publish_refreshes_both_tables_and_a_readme_without_cost_markers_keeps_its_text(tmp_path):
@@ -123,7 +125,7 @@ def test_the_full_publish_refreshes_both_tables_and_a_readme_without_cost_marker
     assert "old costs" not in readme and "\nold\n" not in readme
     assert "| `pretrain` | the IMDB biLM (`imdb_small`) | 9,000 tokens | 30 tokens/s | 5.0 |" in readme
     assert "| `train` | `cnn-elmo_imdb`, one run (mean of 1) | 4.0 epochs | 15.0 s/epoch | 1.0 |" in readme
-    assert "`embed_google`: left out" in readme  # no docs/benchmarks/ here
+    assert "`embed_published`: left out" in readme  # no docs/benchmarks/ here
 
     (tmp_path / "README.md").write_text(f"# T\n\nno costs here\n\n{results}\n")
     done = subprocess.run([sys.executable, script], cwd=tmp_path, env=env, capture_output=True, text=True)

@@ -1,5 +1,6 @@
 """The stage scripts as a user runs them: --help, and clear one-line errors with nothing left behind."""
 
+import json
 import os
 import re
 import subprocess
@@ -64,12 +65,14 @@ def test_embed_with_an_unloadable_module_says_how_to_use_a_local_copy(tmp_path, 
     result = run_stage("embed", str(tmp_path / "no_such_module"), str(tmp_path / "prepared"), str(tmp_path / "features"),
                        "--params", str(params_file(tmp_path)))
     assert result.returncode == 1
-    assert "cannot load the ELMo module" in result.stderr and "embed.google" in result.stderr
+    assert "cannot load the ELMo module" in result.stderr and "embed.published" in result.stderr
     assert not (tmp_path / "features").exists() or not any((tmp_path / "features").iterdir())
 
 
 def test_embed_with_weights_but_no_options_says_what_is_missing(tmp_path, tiny_splits):
-    from elmo_imdb.bilm import TINY_HUB_OPTIONS, write_random_weights
+    from hub_fixtures import TINY_HUB_OPTIONS
+
+    from elmo_imdb.bilm import write_random_weights
 
     for name, split in tiny_splits.items():
         split.save(tmp_path / "prepared" / f"{name}.h5")
@@ -99,7 +102,7 @@ def test_train_without_features_says_to_run_embed(tmp_path, tiny_splits):
         "--elmo", str(tmp_path / "elmo"), "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"),
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].endswith("train.h5 does not exist; run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_google`)")
+    assert result.stderr.strip().splitlines()[-1].endswith("train.h5 does not exist; run its embed stage (`dvc repro embed_imdb` or `dvc repro embed_published`)")
     assert not (tmp_path / "m.keras").exists() and not (tmp_path / "r").exists()
 
 
@@ -120,7 +123,7 @@ def test_embed_can_cache_all_three_layers_and_train_learns_their_mix(tmp_path, t
         assert f["features"].shape == (len(tiny_splits["train"]), 12, 3, 1024)
         assert f.attrs["output"] == "layers" and list(f.attrs["vector_shape"]) == [3, 1024]
     train = run_stage(
-        "train", "pooled", "elmo_google", "--prepared", folders["prepared"], "--base", folders["base"], "--elmo", folders["elmo"],
+        "train", "pooled", "elmo_published", "--prepared", folders["prepared"], "--base", folders["base"], "--elmo", folders["elmo"],
         "--model", str(tmp_path / "m.keras"), "--results", str(tmp_path / "r"), "--params", str(params),
     )
     assert train.returncode == 0, train.stderr
@@ -149,9 +152,15 @@ def test_embed_runs_a_tf1_hub_format_module_end_to_end(tmp_path, tiny_splits, ou
     module = build_tf1_hub_module(tmp_path / "elmo3_like")
     for name, split in tiny_splits.items():
         split.save(tmp_path / "prepared" / f"{name}.h5")
-    result = run_stage("embed", str(module), str(tmp_path / "prepared"), str(tmp_path / "features"),
-                       "--scratch", str(tmp_path / "scratch"), "--params", str(params_file(tmp_path, embed={"output": output})))
+    result = run_stage("embed", str(module), str(tmp_path / "prepared"), str(tmp_path / "features"), "--scratch", str(tmp_path / "scratch"),
+                       "--metrics", str(tmp_path / "embed.json"), "--params", str(params_file(tmp_path, embed={"output": output})))
     assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "embed.json").read_text())
+    assert metrics["splits"].keys() == tiny_splits.keys() and metrics["model"] == str(module)
+    for name, split in tiny_splits.items():
+        assert metrics["splits"][name]["reviews"] == len(split) and metrics["splits"][name]["tokens"] == int(split.lengths.sum())
+    assert metrics["reviews"] == sum(map(len, tiny_splits.values())) and metrics["tokens"] == sum(int(s.lengths.sum()) for s in tiny_splits.values())
+    assert metrics["elapsed_s"] == pytest.approx(sum(s["elapsed_s"] for s in metrics["splits"].values()), abs=0.2)
     assert re.search(RUNS_ON.format("ELMo"), result.stdout, re.MULTILINE)
     split = tiny_splits["test"]
     i = int(np.argmax(split.lengths))

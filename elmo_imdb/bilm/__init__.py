@@ -10,7 +10,7 @@ See docs/bilm.md for the design, the correctness checks and the measured speed.
 """
 
 from .config import SHIPPED_OPTIONS, BiLMConfig, load_options
-from .export import TINY_HUB_OPTIONS, build_tiny_hub_module, export_hub_module
+from .export import export_hub_module
 from .model import BiLM, load_bilm
 from .weights import random_weights, read_weights, write_random_weights, write_weights
 
@@ -18,8 +18,6 @@ __all__ = [
     "BiLM",
     "BiLMConfig",
     "SHIPPED_OPTIONS",
-    "TINY_HUB_OPTIONS",
-    "build_tiny_hub_module",
     "export_hub_module",
     "load_bilm",
     "load_options",

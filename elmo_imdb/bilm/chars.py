@@ -13,7 +13,7 @@ that 0 can mean "no token here" (the char embedding's padding row).
 The conversion runs as TensorFlow string ops so that exported SavedModels take raw strings.
 
 Tables of tokens (the pretraining corpus' token types, the token-embedding cache's rows) share
-one convention, defined here: row ``PAD_ID`` (0) is padding, ``BOS_ID`` (1) and ``EOS_ID`` (2)
+one convention, defined here: row ``PAD_ROW`` (0) is padding, ``BOS_ROW`` (1) and ``EOS_ROW`` (2)
 the ``<S>`` and ``</S>`` markers, real tokens from 3 on (:func:`marker_rows`,
 :func:`frame_rows`).
 """
@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 BOS_CHAR, EOS_CHAR, BOW_CHAR, EOW_CHAR, PAD_CHAR = 256, 257, 258, 259, 260
-PAD_ID, BOS_ID, EOS_ID = 0, 1, 2  # rows of a token table; real tokens from 3 on
+PAD_ROW, BOS_ROW, EOS_ROW = 0, 1, 2  # rows of a token table; real tokens from 3 on
 
 
 def marker_char_ids(marker: int, max_chars: int) -> tf.Tensor:
@@ -40,14 +40,14 @@ def marker_rows(max_chars: int) -> np.ndarray:
 
 
 def frame_rows(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``[B, T + 2]`` table rows of a batch: ``BOS_ID``, row b's first ``lengths[b]`` entries of
-    ``rows`` [B, T], ``EOS_ID``, then ``PAD_ID``: the framing :func:`sentence_char_ids` gives chars."""
+    """``[B, T + 2]`` table rows of a batch: ``BOS_ROW``, row b's first ``lengths[b]`` entries of
+    ``rows`` [B, T], ``EOS_ROW``, then ``PAD_ROW``: the framing :func:`sentence_char_ids` gives chars."""
     batch, width = rows.shape
     real = np.arange(width)[np.newaxis, :] < lengths[:, np.newaxis]
-    framed = np.full((batch, width + 2), PAD_ID, rows.dtype)
-    framed[:, 0] = BOS_ID
+    framed = np.full((batch, width + 2), PAD_ROW, rows.dtype)
+    framed[:, 0] = BOS_ROW
     framed[:, 1:-1][real] = rows[real]
-    framed[np.arange(batch), lengths + 1] = EOS_ID
+    framed[np.arange(batch), lengths + 1] = EOS_ROW
     return framed
 
 

@@ -1,8 +1,8 @@
 """Export a :class:`BiLM` as a TF2 SavedModel with the signatures of TF-Hub's ``google/elmo/3``.
 
 Code written against the hub module (``hub.load(handle).signatures["tokens"](tokens=...,
-sequence_len=...)``) then runs unchanged on the project's own biLM, and tests can stand in a
-tiny random module (:func:`build_tiny_hub_module`) for the 360 MB download.
+sequence_len=...)``) then runs unchanged on the project's own biLM, and the tests stand in a
+tiny random one for the 360 MB download (tests/hub_fixtures.py).
 
 Signatures:
 
@@ -21,30 +21,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from .config import BiLMConfig
 from .model import BiLM
-from .weights import random_weights
-
-#: A biLM with google/elmo/3's output widths (word_emb 512, layers 1024) but a small char CNN
-#: and 128-unit LSTM cells, so it builds and runs in seconds on a CPU. Only for tests.
-TINY_HUB_OPTIONS = {
-    "char_cnn": {
-        "activation": "relu",
-        "embedding": {"dim": 4},
-        "filters": [[1, 8], [2, 8], [3, 16], [4, 32]],
-        "n_highway": 1,
-        "n_characters": 262,
-        "max_characters_per_token": 50,
-    },
-    "lstm": {
-        "dim": 128,
-        "projection_dim": 512,
-        "n_layers": 2,
-        "cell_clip": 3,
-        "proj_clip": 3,
-        "use_skip_connections": True,
-    },
-}
 
 
 def export_hub_module(bilm: BiLM, export_dir: str | Path) -> Path:
@@ -72,8 +49,3 @@ def export_hub_module(bilm: BiLM, export_dir: str | Path) -> Path:
     )
     return export_dir
 
-
-def build_tiny_hub_module(export_dir: str | Path, seed: int = 0) -> Path:
-    """Export a random-weight :data:`TINY_HUB_OPTIONS` biLM: a fast stand-in for ``google/elmo/3``."""
-    weights = random_weights(BiLMConfig.from_options(TINY_HUB_OPTIONS), seed)
-    return export_hub_module(BiLM(TINY_HUB_OPTIONS, weights), export_dir)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .chars import PAD_ID, frame_rows, marker_rows, word_char_ids
+from .chars import PAD_ROW, frame_rows, marker_rows, word_char_ids
 from .model import BiLM
 
 
@@ -28,7 +28,7 @@ class TokenEmbeddingCache:
     def __init__(self, bilm: BiLM):
         self.bilm = bilm
         self._table = bilm.embed_words(marker_rows(bilm.config.max_characters_per_token)).numpy()
-        self._table[PAD_ID] = 0.0  # padding positions are zeros
+        self._table[PAD_ROW] = 0.0  # padding positions are zeros
         self._size = len(self._table)  # rows in use; the table grows by doubling
         self._row_of: dict[str, int] = {}
 

@@ -123,7 +123,10 @@ def write_weights(weights: dict[str, np.ndarray], f: h5py.File) -> None:
 
 
 def write_random_weights(options: dict, path: str | Path, seed: int = 0) -> Path:
-    """Write a ``weights.hdf5`` of :func:`random_weights` for ``options``."""
+    """Write a ``weights.hdf5`` of :func:`random_weights` for ``options``: a model folder (with the
+    options beside it) that every path-taking loader and the embed stage accept, for timing or
+    trying the pipeline at any size before pretraining or downloading weights (the FLOPs, and so
+    the speed, do not depend on the values; the benchmarks run so)."""
     path = Path(path)
     with h5py.File(path, "w") as f:
         write_weights(random_weights(BiLMConfig.from_options(options), seed), f)
