@@ -3,8 +3,9 @@
 Each side is its own process (this checkout's ``elmo_imdb``, and with --baseline the package of
 that revision, extracted with ``git archive`` into a temporary folder), built as the pretrain
 stage builds its run: the real corpus (the archive's unlabelled reviews and the prepared train
-split), the options, batch size, negatives and seed of --params, random initial weights, the
-stage's use of the cores. Both sides train the same batches from the same weights, in rounds
+split), the options, batch size, negatives and seed of --params (the baseline reads its own
+revision's params.yaml, whose keys may differ; the run stops if those settings do not agree),
+random initial weights, the stage's use of the cores. Both sides train the same batches from the same weights, in rounds
 of --steps-per-round steps taken in alternation (A B, then B A, ...; the idle side waits on
 its pipe), until --tokens tokens; then each measures the held-out perplexity (full softmax).
 Between rounds this process times chains of large matmuls, the machine's float32 bound. So
@@ -43,6 +44,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+#: The pretrain params a step's speed and learning depend on: both sides must have the same.
+SETTINGS = ("options", "vocab_size", "n_samples", "heldout_reviews", "batch_size", "seed")
 REPLY = "@@pretrain_throughput "  # marks a side's answers on its stdout (the library may print too)
 
 
@@ -144,6 +147,7 @@ def serve(archive: Path, prepared: Path, params_path: Path) -> None:
     first_s, _, first_tokens, first_loss = train(0)  # traces: timed apart
     answer({"first_step_s": first_s, "first_step_tokens": first_tokens, "first_loss": first_loss,
             "corpus_tokens": corpus.train.n_tokens,
+            "settings": {"maxlen": params.prepare.maxlen, **{k: getattr(p, k) for k in SETTINGS}},
             "distinct_types_per_position": distinct_fraction([batch(step)[0] for step in range(20)])})
     for line in sys.stdin:
         request = json.loads(line)
@@ -161,13 +165,13 @@ def distinct_fraction(batches: list[np.ndarray]) -> float:
 
 
 class Side:
-    """A :func:`serve` process over the ``elmo_imdb`` package in ``tree``."""
+    """A :func:`serve` process over the ``elmo_imdb`` package in ``tree``, with the params file ``params``."""
 
-    def __init__(self, name: str, tree: Path, args):
+    def __init__(self, name: str, tree: Path, params: Path, args):
         self.name = name
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(HERE)])}
         command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--archive", str(args.archive),
-                   "--prepared", str(args.prepared), "--params", str(args.params)]
+                   "--prepared", str(args.prepared), "--params", str(params)]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                                         cwd=tree)
         self.steps: dict[str, list] = {"step_s": [], "cpu_s": [], "tokens": [], "loss": []}
@@ -196,11 +200,12 @@ class Side:
 
 
 def extracted(revision: str, folder: Path) -> tuple[Path, str]:
-    """``revision``'s ``elmo_imdb`` package, extracted into ``folder``, and its full commit hash."""
+    """``revision``'s ``elmo_imdb`` package and ``params.yaml``, extracted into ``folder``, and its full commit hash."""
     commit = subprocess.run(["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=REPO, capture_output=True,
                             text=True, check=True).stdout.strip()
     archive = folder / "baseline.tar"
-    subprocess.run(["git", "archive", "--output", str(archive), commit, "elmo_imdb"], cwd=REPO, check=True)
+    subprocess.run(["git", "archive", "--output", str(archive), commit, "elmo_imdb", "params.yaml"], cwd=REPO,
+                   check=True)
     with tarfile.open(archive) as tar:
         tar.extractall(folder / "tree", filter="data")
     return folder / "tree", commit
@@ -229,7 +234,7 @@ def main() -> None:
         return serve(args.archive, args.prepared, args.params)
 
     import tensorflow as tf
-    from results import code_commit, command, publish
+    from results import commit, publish
 
     from elmo_imdb.bilm import BiLMConfig, load_options
     from elmo_imdb.params import load_params
@@ -239,11 +244,14 @@ def main() -> None:
     share_cores_between_directions()  # the bound with the stage's threads per op
     load_average = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
-        trees = {"new": (REPO, code_commit(REPO))}
+        trees = {"new": (REPO, commit(cwd=REPO))}
         if args.baseline:
             trees["baseline"] = extracted(args.baseline, Path(folder))
-        sides = [Side(name, tree, args) for name, (tree, _) in trees.items()]
+        # Each side reads its own revision's params.yaml (their keys may differ); what the step depends on must not.
+        sides = [Side(name, tree, args.params if name == "new" else tree / "params.yaml", args) for name, (tree, _) in trees.items()]
         started = {side.name: side.reply() for side in sides}
+        if len({json.dumps(s["settings"]) for s in started.values()}) > 1:
+            sys.exit(f"the sides' params differ, so their steps would not compare: {[s['settings'] for s in started.values()]}")
         # The bound: the faster of one chain of large matmuls and as many chains side by side as
         # ops of the stage's threads per op fit in the cores (all cores busy).
         side_by_side = max(1, usable_cores() // tf.config.threading.get_intra_op_parallelism_threads())
@@ -263,8 +271,7 @@ def main() -> None:
         for side in sides:
             side.close()
 
-    params = load_params(args.params)
-    p = params.pretrain
+    p = load_params(args.params).pretrain
     config = BiLMConfig.from_options(load_options(p.options))
     new = started["new"]
     flops = training_flops(config, p.n_samples, new["distinct_types_per_position"])
@@ -290,7 +297,6 @@ def main() -> None:
         }
 
     results = {
-        "command": command(),
         "load_average_1min": {"at_start": round(load_average, 2), "at_end": round(os.getloadavg()[0], 2)},
         "options": p.options,
         "batch_size": p.batch_size,
