@@ -4,8 +4,8 @@ Each side is its own process (this checkout's ``elmo_imdb``, and with --baseline
 that revision, extracted with ``git archive`` into a temporary folder), built as the pretrain
 stage builds its run: the real corpus (the archive's unlabelled reviews and the prepared train
 split), the options, batch size, negatives and seed of --params (the baseline reads its own
-revision's params.yaml, whose keys may differ; the run stops if those settings do not agree),
-random initial weights, the stage's use of the cores. Both sides train the same batches from the same weights, in rounds
+revision's params.yaml, whose other keys may differ, with --params' ``prepare`` and ``pretrain``
+sections; the run stops if the settings the step depends on still differ), random initial weights, the stage's use of the cores. Both sides train the same batches from the same weights, in rounds
 of --steps-per-round steps taken in alternation (A B, then B A, ...; the idle side waits on
 its pipe), until --tokens tokens; then each measures the held-out perplexity (full softmax).
 Between rounds this process times chains of large matmuls, the machine's float32 bound. So
@@ -216,6 +216,18 @@ def extracted(revision: str, folder: Path) -> tuple[Path, str]:
 # ------------------------------------------------------------------------------ the run
 
 
+def baseline_params(ours: Path, theirs: Path) -> Path:
+    """``theirs`` (a revision's params.yaml: its keys, which may have been renamed since) with the
+    ``prepare`` and ``pretrain`` sections of ``ours``, written next to it."""
+    import yaml
+
+    merged = yaml.safe_load(theirs.read_text())
+    merged.update({key: yaml.safe_load(ours.read_text())[key] for key in ("prepare", "pretrain")})
+    out = theirs.with_name("params_for_baseline.yaml")
+    out.write_text(yaml.safe_dump(merged))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archive", type=Path, default=Path("data/raw/aclImdb_v1.tar.gz"))
@@ -245,10 +257,11 @@ def main() -> None:
     load_average = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
         trees = {"new": (REPO, commit(cwd=REPO))}
+        params = {"new": args.params}
         if args.baseline:
             trees["baseline"] = extracted(args.baseline, Path(folder))
-        # Each side reads its own revision's params.yaml (their keys may differ); what the step depends on must not.
-        sides = [Side(name, tree, args.params if name == "new" else tree / "params.yaml", args) for name, (tree, _) in trees.items()]
+            params["baseline"] = baseline_params(args.params, trees["baseline"][0] / "params.yaml")
+        sides = [Side(name, tree, params[name], args) for name, (tree, _) in trees.items()]
         started = {side.name: side.reply() for side in sides}
         if len({json.dumps(s["settings"]) for s in started.values()}) > 1:
             sys.exit(f"the sides' params differ, so their steps would not compare: {[s['settings'] for s in started.values()]}")
