@@ -31,8 +31,10 @@ Example (after `dvc repro prepare` on the real archive; about 1 M tokens a side)
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -126,7 +128,8 @@ def serve(archive: Path, prepared: Path, params_path: Path) -> None:
     params = load_params(params_path)
     p = params.pretrain
     corpus = read_corpus(archive, prepared / "train.h5", params.prepare.maxlen, p.vocab_size, p.heldout_reviews, p.seed)
-    scratch = tempfile.mkdtemp(prefix="pretrain_throughput_")
+    scratch = tempfile.mkdtemp(prefix="pretrain_throughput_")  # no checkpoint is written there
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     training = Pretraining(corpus, load_options(p.options), None, p.batch_size, p.n_samples, p.seed, scratch)
 
     def answer(reply: dict) -> None:
