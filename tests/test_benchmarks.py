@@ -258,16 +258,6 @@ def test_embed_scaling_times_every_way_and_the_writer(tiny_splits, tmp_path):
     assert results["machine"]["ray"] == importlib.metadata.version("ray")  # what the ways ran on
 
 
-def test_bilm_throughput_publishes_its_rounds_and_the_machine(tmp_path):
-    out = tmp_path / "bilm_throughput.json"
-    run_benchmark("bilm_throughput", "--options", "imdb_tiny", "--batch-size", "2", "--tokens", "5", "--rounds", "2",
-                  "--matmul-size", "64", "--out", str(out))
-    results = json.loads(out.read_text())
-    assert results["batch"] == [2, 5] and len(results["batch_s"]) == len(results["matmul_s"]) == 2
-    assert results["tokens_per_s"] > 0 and results["flops_per_token"]["total"] == sum(v for k, v in results["flops_per_token"].items() if k != "total")
-    assert results["machine"]["cpu"] == benchmarks_results().cpu_name()
-
-
 @pytest.mark.slow
 def test_predict_throughput_times_both_runs(tiny_archive, tmp_path):
     import yaml
@@ -285,3 +275,37 @@ def test_predict_throughput_times_both_runs(tiny_archive, tmp_path):
     for run in ("bilstm-base", "bilstm-elmo_imdb"):
         assert results[run]["startup_s"] > 0 and len(results[run]["latency_ms"]["every_call"]) == 3
         assert len(results[run]["reviews_per_s"]["every_round"]) == 2 and results[run]["reviews_per_s"]["mean"] > 0
+
+
+@pytest.mark.slow
+def test_pretrain_throughput_runs_a_revision_beside_this_checkout_on_the_same_batches(tiny_archive, tmp_path):
+    import yaml
+
+    from elmo_imdb.imdb import read_reviews
+    from elmo_imdb.prepared import prepare_splits
+
+    reviews, _ = read_reviews(tiny_archive)
+    for name, split in prepare_splits(reviews, maxlen=16, val_size=4, seed=0).items():
+        split.save(tmp_path / "prepared" / f"{name}.h5")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["prepare"]["maxlen"] = 16
+    params["pretrain"].update(options="imdb_tiny", vocab_size=20, n_samples=8, heldout_reviews=5, batch_size=8)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "pretrain.json"
+    run_benchmark("pretrain_throughput", "--archive", str(tiny_archive), "--prepared", str(tmp_path / "prepared"),
+                  "--params", str(tmp_path / "params.yaml"), "--baseline", "HEAD", "--tokens", "400",
+                  "--steps-per-round", "2", "--matmul-size", "64", "--out", str(out))
+    results = json.loads(out.read_text())
+    new, baseline = results["new"], results["baseline"]
+    rounds = len(new["tokens_per_s_every_round"])
+    assert rounds >= 2 and len(baseline["tokens_per_s_every_round"]) == len(results["speedup"]["every_round"]) == rounds
+    assert len(new["step_s"]) == len(new["cpu_s"]) == len(results["tokens_per_step"]) == 2 * rounds
+    assert new["tokens_seen"] >= 400  # trained to the budget
+    tokens_per_s = sum(results["tokens_per_step"]) / sum(new["step_s"])
+    assert new["tokens_per_s_all_steps"] == pytest.approx(tokens_per_s, rel=0.01)
+    assert baseline["commit"] == subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    # HEAD's training code is this checkout's: the same batches from the same weights learn the same
+    assert results["same_learning"]["max_abs_loss_difference"] < 1e-5
+    assert new["tokens_seen"] == baseline["tokens_seen"]
+    np.testing.assert_allclose(new["heldout_perplexity_forward_backward"], baseline["heldout_perplexity_forward_backward"], rtol=1e-4)
+    assert results["commit"] and results["command"].startswith("python benchmarks/pretrain_throughput.py")

@@ -35,6 +35,14 @@ KNOWN_IN_RAW_OUTPUTS = {
     ("embed_scaling.json", "/work/real/data/prepared/test.h5"),
     ("embed_scaling.json", "/work/real/data/bilm"),
     ("embed_scaling_fullsize.json", "/work/real/data/prepared/test.h5"),
+    # taken under load beside a `make repro`: the archive, a scratch prepared split, main's params
+    ("pretrain_profile.json", "/tmp/speed-data/prepared"),
+    ("pretrain_profile.json", "/tmp/speed-data/profile_main2.json"),
+    ("pretrain_profile.json", "/work/main/params.yaml"),
+    ("pretrain_profile.json", "/work/shared/data/aclImdb_v1.tar.gz"),
+    ("pretrain_throughput_ab_2026-12-07.json", "/tmp/speed-data/prepared"),
+    ("pretrain_throughput_ab_2026-12-07.json", "/tmp/speed-data/ab_final.json"),
+    ("pretrain_throughput_ab_2026-12-07.json", "/work/shared/data/aclImdb_v1.tar.gz"),
 }
 
 

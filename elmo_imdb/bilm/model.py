@@ -16,9 +16,9 @@ rows, or how much padding follows it. The published biLM was *stateful* (each ba
 from the previous batch's final LSTM states); :meth:`BiLM.run` accepts and returns those states
 so that protocol can be replayed, while calling the model directly always starts from zeros.
 
-Speed: the LSTMs (:mod:`.lstm`) compute the input half of every gate matmul for ``time_chunk``
-steps at once (one large matmul instead of ``time_chunk`` skinny ones), and the two directions
-are independent loops that TensorFlow runs concurrently. Only ``time_chunk`` steps of gate
+Speed: the LSTMs (:mod:`.lstm`) compute the input half of every gate matmul for :data:`TIME_CHUNK`
+steps at once (one large matmul instead of that many skinny ones), and the two directions
+are independent loops that TensorFlow runs concurrently. Only that many steps of gate
 pre-activations exist at a time, so memory grows with batch x time only through the [B, T, P]
 layer outputs; a trainable biLM's LSTMs also keep what their hand-written gradient needs.
 """
@@ -37,6 +37,9 @@ from .weights import check_weights, lstm_prefix, read_weights
 
 FORGET_BIAS = 1.0  # TF1 LSTMCell's default, used when the published models were trained
 
+#: LSTM steps whose input matmul is done at once (more: larger matmuls, more memory for their
+#: [TIME_CHUNK, B, 4 * lstm_dim] result; 8, 16 and 32 were within noise, docs/bilm.md).
+TIME_CHUNK = 16
 #: Tokens encoded by the char CNN at a time (bounds its memory, see BiLM._token_embedding).
 TOKENS_PER_CNN_SLICE = 1024
 
@@ -86,17 +89,12 @@ class BiLM(tf.Module):
         self,
         options: dict,
         weights: dict[str, np.ndarray],
-        time_chunk: int = 16,
-        jit_compile: bool = False,
         trainable: bool = False,
         name: str = "bilm",
     ):
         """Build from a parsed ``options.json`` and the datasets of a ``weights.hdf5``.
 
         Args:
-          time_chunk: LSTM steps whose input matmul is done at once (more: larger matmuls,
-            more memory for their [time_chunk, B, 4 * lstm_dim] result).
-          jit_compile: compile the numeric part with XLA (recompiles for every new batch shape).
           trainable: make the weights trainable variables (pretraining, elmo_imdb.pretraining);
             the layer mix (``mix_weights``, ``gamma``) is trainable either way, as in the hub module.
         """
@@ -105,7 +103,6 @@ class BiLM(tf.Module):
         check_weights(config, weights)
         self.config = config
         self.output_dim = config.output_dim
-        self.time_chunk = time_chunk
         # Training needs the gradient of the LSTMs, inference nothing but their outputs (.lstm).
         self._projected_lstm = trainable_projected_lstm if trainable else projected_lstm
         with self.name_scope:
@@ -138,7 +135,7 @@ class BiLM(tf.Module):
             self.mix_weights = tf.Variable(tf.zeros([config.n_layers + 1]), name="mix_weights")
             self.gamma = tf.Variable(1.0, name="gamma")
 
-        self._encode = tf.function(self._encode_char_ids, jit_compile=jit_compile)
+        self._encode = tf.function(self._encode_char_ids)
         tokens_spec = [tf.TensorSpec([None, None], tf.string), tf.TensorSpec([None], tf.int32)]
         self._call_fn = tf.function(self._call_stateless, input_signature=tokens_spec)
         self.run = tf.function(self._run, input_signature=tokens_spec + [self.state_spec()])
@@ -228,7 +225,7 @@ class BiLM(tf.Module):
             cell_state, output_state = initial_state[k]
             # The two directions are independent loops that TensorFlow runs concurrently.
             runs = [
-                self._projected_lstm(cell, x, lengths, cell_state[d], output_state[d], *clips, self.time_chunk)
+                self._projected_lstm(cell, x, lengths, cell_state[d], output_state[d], *clips, TIME_CHUNK)
                 for d, (cell, x) in enumerate(zip(cells, inputs))
             ]
             outputs = [run[0] for run in runs]
@@ -304,11 +301,8 @@ class BiLM(tf.Module):
         return outputs
 
 
-def load_bilm(options_path: str | Path, weights_path: str | Path, **kwargs) -> BiLM:
-    """Build a :class:`BiLM` from an ``options.json`` (path or published name) and ``weights.hdf5``.
-
-    ``kwargs`` go to :class:`BiLM` (``time_chunk``, ``jit_compile``).
-    """
+def load_bilm(options_path: str | Path, weights_path: str | Path) -> BiLM:
+    """Build a :class:`BiLM` from an ``options.json`` (path or published name) and ``weights.hdf5``."""
     options = load_options(options_path)
     weights = read_weights(weights_path, BiLMConfig.from_options(options))
-    return BiLM(options, weights, **kwargs)
+    return BiLM(options, weights)
