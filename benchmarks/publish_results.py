@@ -120,9 +120,13 @@ def cost_table(results: dict, embed_benchmark: dict | None = None, review_length
     else:
         notes.append("`embed_published`: left out, no committed measurement of the full-size ELMo's rate and the reviews' lengths.")
     embedded = results.get("embed_imdb") or {}
-    if embedded.get("tokens") and embedded.get("elapsed_s"):
+    if embedded.get("resumed"):
+        notes.append("`embed_imdb`: left out, its last run resumed an interrupted one and timed only its own part.")
+    elif embedded.get("tokens") and embedded.get("elapsed_s"):
         rows.append(f"| `embed_imdb` | the IMDB biLM's ELMo, {embedded['reviews']:,} reviews | {embedded['tokens']:,} tokens | "
                     f"{embedded['tokens'] / embedded['elapsed_s']:,.0f} tokens/s | {_minutes(embedded['elapsed_s'])} |")
+        notes.append(f"`embed_imdb`: the embed stage's run of {embedded.get('date', 'an undated day')} on {embedded.get('device', 'an unnamed device')} "
+                     "(reports/embed/elmo_imdb.json; its embedding loop, start-up not counted).")
     else:
         notes.append("`embed_imdb`: left out, results.json holds no `embed_imdb.tokens` and `embed_imdb.elapsed_s` "
                      "(the embed stage's --metrics, reports/embed/elmo_imdb.json).")

@@ -1,7 +1,7 @@
 """The embed stage on Ray: ELMo on many workers, one writer, the same features.
 
 ELMo is the pipeline's one expensive step (the full-size model costs about 2e8 FLOP a token,
-and IMDB's 50,000 reviews hold 3.9 M tokens: an hour or more on a 2-core CPU). With
+and IMDB's 50,000 reviews hold 3.9 M tokens: the README's cost table says how long). With
 ``embed.workers`` > 1, or ``embed.cluster`` set, the embed stage runs ELMo on Ray workers, on
 this machine or on a cluster of CPU or GPU machines, and nothing else about the stage changes
 (docs/scaling.md). Ray Core actors rather than Ray Data: the stage needs its blocks back in row

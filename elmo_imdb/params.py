@@ -35,6 +35,10 @@ from elmo_imdb.errors import PipelineError
 VARIANTS = ("base", "elmo_published", "elmo_imdb")
 
 
+#: Parameters renamed since a release, so that an older params.yaml is told the new name.
+RENAMED = {"embed.google": "embed.published"}
+
+
 class ParamsError(PipelineError, ValueError):
     """A parameter is missing, unknown, of the wrong type or out of range."""
 
@@ -201,7 +205,9 @@ def _check_mapping(raw, fields: dict[str, tuple], prefix: str) -> dict:
         raise ParamsError(f"{prefix.rstrip('.') or 'params.yaml'}: expected a mapping, got {raw!r}")
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ParamsError(f"unknown parameter {prefix}{unknown[0]} (known here: {', '.join(fields) or 'none'})")
+        renamed = RENAMED.get(prefix + unknown[0])
+        hint = f"; it is now {renamed}" if renamed else f" (known here: {', '.join(fields) or 'none'})"
+        raise ParamsError(f"unknown parameter {prefix}{unknown[0]}{hint}")
     values = {}
     for name, (annotation, spec) in fields.items():
         key = prefix + name

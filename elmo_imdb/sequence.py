@@ -9,11 +9,11 @@ slice each: the access HDF5 does fastest, on a cold disk as from the page cache.
 shuffling, batch ``b`` is simply rows ``[b * batch_size, (b + 1) * batch_size)``.
 
 The reads are slices on purpose: h5py's fancy indexing (``dataset[[3, 17, 40]]``) costs about
-99 times more for the same rows (docs/journal.md, 2026-12-07). Keras reads the next batches in two
-background threads while the model trains (``workers=2``): with them Keras prefetches through
+99 times more for the same rows (docs/journal.md#2026-12-07-benchmarks-retired). Keras reads the
+next batches in two background threads while the model trains (``workers=2``): with them Keras prefetches through
 its own queue instead of an autotuned ``tf.data`` pipeline, whose autotuning stalls the first
-batch of about one epoch in three by seconds on a 2-core machine (measured: docs/journal.md,
-2026-12-07). The second thread adds nothing else: h5py reads one at a time.
+batch of about one epoch in three by seconds on a 2-core machine (measured:
+docs/journal.md#2026-12-07-benchmarks-retired). The second thread adds nothing else: h5py reads one at a time.
 
 :func:`open_sequence` is the way in: it loads a split's labels and ids, opens its features,
 and checks that all three come from the same prepared rows. :func:`as_dataset` offers the same

@@ -3,19 +3,20 @@ OUT/{train,val,test}.h5 (layout: elmo_imdb/features.py).
 
 MODEL is a folder holding a published-format options.json + weights.hdf5 (the biLM of the
 pretrain stage, or AllenNLP's downloads), or else a TF-Hub handle or module folder
-(google/elmo/3). This is the expensive stage (see README: an hour or more on a CPU for the
-full-size model, minutes on a GPU); TensorFlow uses a GPU when it sees one. `embed.batch_size`
+(google/elmo/3). This is the expensive stage (its time on a 2-core CPU: the README's cost
+table); TensorFlow uses a GPU when it sees one. `embed.batch_size`
 sets speed and memory, and also the stored bytes (a batch is padded to its longest review, and
 one float16 ulp in about ten million values differs between batch sizes): it is a dependency
 of the stage and part of a partial file's resume identity. `embed.workers` and `embed.cluster`
 change speed only: with more than one worker, or a cluster, ELMo runs on Ray workers and this
 process writes what they compute (elmo_imdb/cluster.py, docs/scaling.md). Interrupt it at any moment: the next run continues
 from the last stored block. What this run embedded and how long it took (reviews, tokens,
-seconds per split; a resumed run counts only its own part) goes to --metrics, for the README's
-cost table.
+seconds of the embedding loop per split, start-up not counted; a resumed run counts only its
+own part and says so) goes to --metrics, for the README's cost table.
 """
 
 import time
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -41,8 +42,10 @@ def main(args, params):
             done = store(args, p, splits, embedder, embedder.blocks)
     reviews, tokens, seconds = (sum(split[key] for split in done.values()) for key in ("reviews", "tokens", "elapsed_s"))
     if args.metrics:
-        write_json(args.metrics, {"model": args.model, "workers": p.workers, "batch_size": p.batch_size, "reviews": reviews,
-                                  "tokens": tokens, "elapsed_s": round(seconds, 1), "splits": done})
+        write_json(args.metrics, {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": cli.device() if p.workers == 1 and p.cluster is None else f"{p.workers} Ray workers",
+                                  "model": args.model, "workers": p.workers, "batch_size": p.batch_size,
+                                  "resumed": any(split["resumed_at_row"] for split in done.values()),
+                                  "reviews": reviews, "tokens": tokens, "elapsed_s": round(seconds, 1), "splits": done})
 
 
 def store(args, p, splits, embedder, blocks):
@@ -73,7 +76,7 @@ def store_split(args, p, name, split, shape, scratch, embedder, blocks):
         for start, vectors in blocks(split, p.batch_size, shape, first_row):
             features.write(start, vectors)
         features.finish()
-    return {"reviews": len(split) - first_row, "tokens": int(split.lengths[first_row:].sum()),
+    return {"resumed_at_row": first_row, "reviews": len(split) - first_row, "tokens": int(split.lengths[first_row:].sum()),
             "elapsed_s": round(time.perf_counter() - started, 1)}
 
 

@@ -22,7 +22,7 @@ RESULTS = {
     "machine": {"cpu": "Test CPU (family 1, model 2)", "cores": 4},
     "params": {"prepare": {"maxlen": 80}, "pretrain": {"options": "imdb_small"}},
     "bilm": {"tokens": 6000, "elapsed_s": 120.0, "tokens_per_s": 99.0},
-    "embed_imdb": {"reviews": 1200, "tokens": 60000, "elapsed_s": 300.0},
+    "embed_imdb": {"date": "2031-01-01 09:00 UTC", "device": "the CPU", "resumed": False, "reviews": 1200, "tokens": 60000, "elapsed_s": 300.0},
     "runs": {
         "cnn-base-1": {"classifier": "cnn", "variant": "base", "seed": 1, "epochs": 3, "mean_epoch_time_s": 20.0},
         "cnn-base-2": {"classifier": "cnn", "variant": "base", "seed": 2, "epochs": 3, "mean_epoch_time_s": 40.0},
@@ -56,12 +56,14 @@ def test_every_cell_is_computed_from_the_json(publish_results):
     assert len(got) == 6
     assert "Test CPU (family 1, model 2), 4 cores, 2031-01-02" in caption  # the CPU and the date in the caption
     assert "Bench CPU (family 9, model 9, AVX-512), 2 cores, 2031-01-01 10:00 UTC" in caption  # as benchmarks/results.py names them
-    assert "`embed_imdb`" not in caption  # it has its row
+    assert "`embed_imdb`: the embed stage's run of 2031-01-01 09:00 UTC on the CPU" in caption
 
 
 def test_a_row_without_its_source_is_left_out_and_the_caption_says_so(publish_results):
     caption, table = publish_results.cost_table({**RESULTS, "bilm": {}, "embed_imdb": {}, "runs": {}}, None, LENGTHS)
     assert rows(table) == {}
+    resumed = publish_results.cost_table({**RESULTS, "embed_imdb": {**RESULTS["embed_imdb"], "resumed": True}}, None, LENGTHS)
+    assert "`embed_imdb`: left out, its last run resumed" in resumed[0] and not any(r.startswith("`embed_imdb`") for r in rows(resumed[1]))
     assert "no `embed_imdb.tokens`" in caption and "no `bilm.tokens`" in caption and "no committed measurement of the full-size ELMo" in caption
     assert "no run with `epochs`" in caption
 

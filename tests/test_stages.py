@@ -156,7 +156,8 @@ def test_embed_runs_a_tf1_hub_format_module_end_to_end(tmp_path, tiny_splits, ou
                        "--metrics", str(tmp_path / "embed.json"), "--params", str(params_file(tmp_path, embed={"output": output})))
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "embed.json").read_text())
-    assert metrics["splits"].keys() == tiny_splits.keys() and metrics["model"] == str(module)
+    assert metrics["splits"].keys() == tiny_splits.keys() and metrics["model"] == str(module) and metrics["resumed"] is False
+    assert metrics["device"] == "the CPU" and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", metrics["date"])
     for name, split in tiny_splits.items():
         assert metrics["splits"][name]["reviews"] == len(split) and metrics["splits"][name]["tokens"] == int(split.lengths.sum())
     assert metrics["reviews"] == sum(map(len, tiny_splits.values())) and metrics["tokens"] == sum(int(s.lengths.sum()) for s in tiny_splits.values())
