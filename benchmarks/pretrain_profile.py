@@ -49,7 +49,7 @@ def parts(training: Pretraining) -> dict:
 
     def token_encoder(types, lengths):
         distinct, index = tf.unique(tf.reshape(types, [-1]))
-        return tf.gather(model.bilm.embed_tokens(tf.gather(model._char_ids, distinct)), index)
+        return tf.gather(model.bilm._embed_tokens(tf.gather(model._char_ids, distinct)), index)
 
     def lstms_forward(types, lengths):
         embedding = tf.reshape(token_encoder(types, lengths), [tf.shape(types)[0], tf.shape(types)[1], -1])

@@ -169,8 +169,8 @@ def test_token_embeddings_do_not_depend_on_how_the_tokens_are_sliced(small_bilm)
     """More than TOKENS_PER_CNN_SLICE tokens go through in equal slices; every row must still be
     its own token's embedding, as when it goes through in a small batch."""
     ids = tf.random.stateless_uniform([2100, 50], [0, 1], 1, 262, tf.int32)
-    at_once = small_bilm.embed_words(ids).numpy()
-    in_small_batches = np.concatenate([small_bilm.embed_words(ids[i : i + 300]).numpy() for i in range(0, 2100, 300)])
+    at_once = small_bilm.embed_tokens(ids).numpy()
+    in_small_batches = np.concatenate([small_bilm.embed_tokens(ids[i : i + 300]).numpy() for i in range(0, 2100, 300)])
     assert at_once.shape == (2100, small_bilm.config.projection_dim)
     np.testing.assert_allclose(at_once, in_small_batches, atol=1e-6)
 

@@ -51,8 +51,8 @@ def test_each_distinct_token_is_encoded_once_and_the_table_grows(monkeypatch):
     bilm, _ = fixture_model("bilm-tf")
     cache = TokenEmbeddingCache(bilm)
     encoded = []
-    original = bilm.embed_words
-    monkeypatch.setattr(bilm, "embed_words", lambda ids: encoded.append(int(ids.shape[0])) or original(ids))
+    original = bilm.embed_tokens
+    monkeypatch.setattr(bilm, "embed_tokens", lambda ids: encoded.append(int(ids.shape[0])) or original(ids))
     for i in range(40):  # more new tokens than the first table holds: it grows
         cache.embed(*padded([[f"w{i}", f"v{i}", "the", "the"], ["the"]]))
     assert encoded == [3] + [2] * 39 and len(cache) == 81

@@ -69,7 +69,7 @@ class LanguageModel(tf.Module):
         predicted position of the batch, forward positions first, then backward ones."""
         flat = tf.reshape(types, [-1])
         distinct, index = tf.unique(flat)
-        embedded = self.bilm.embed_tokens(tf.gather(self._char_ids, distinct))
+        embedded = self.bilm._embed_tokens(tf.gather(self._char_ids, distinct))
         embedding = tf.reshape(tf.gather(embedded, index), [tf.shape(types)[0], tf.shape(types)[1], -1])
         zeros = self.bilm.zero_state(tf.shape(types)[0])
         layers, _ = self.bilm.contextualize(embedding, lengths + 2, zeros)

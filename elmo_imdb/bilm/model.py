@@ -141,9 +141,8 @@ class BiLM(tf.Module):
         self.run = tf.function(self._run, input_signature=tokens_spec + [self.state_spec()])
         embedding_spec = tf.TensorSpec([None, None, config.projection_dim], tf.float32)
         self.from_embeddings = tf.function(self._from_embeddings, input_signature=[embedding_spec, tokens_spec[1]])
-        self.embed_words = tf.function(
-            lambda char_ids: self.embed_tokens(char_ids),
-            input_signature=[tf.TensorSpec([None, config.max_characters_per_token], tf.int32)],
+        self.embed_tokens = tf.function(  # for eager callers (the token cache); graphs call _embed_tokens
+            self._embed_tokens, input_signature=[tf.TensorSpec([None, config.max_characters_per_token], tf.int32)]
         )
 
     # ----------------------------------------------------------------------------- public API
@@ -245,9 +244,9 @@ class BiLM(tf.Module):
         """
         shape = tf.shape(char_ids)
         flat = tf.reshape(char_ids, [-1, char_ids.shape[-1]])
-        return tf.reshape(self.embed_tokens(flat), [shape[0], shape[1], self.config.projection_dim])
+        return tf.reshape(self._embed_tokens(flat), [shape[0], shape[1], self.config.projection_dim])
 
-    def embed_tokens(self, char_ids):
+    def _embed_tokens(self, char_ids):
         """[N, max_chars] char ids -> [N, projection_dim] token embeddings, in equal slices of
         at most :data:`TOKENS_PER_CNN_SLICE` tokens (equal, so padding the last one costs
         little: 1,100 tokens go through as two slices of 550, not 2 x 1,024)."""

@@ -27,7 +27,7 @@ class TokenEmbeddingCache:
 
     def __init__(self, bilm: BiLM):
         self.bilm = bilm
-        self._table = bilm.embed_words(marker_rows(bilm.config.max_characters_per_token)).numpy()
+        self._table = bilm.embed_tokens(marker_rows(bilm.config.max_characters_per_token)).numpy()
         self._table[PAD_ROW] = 0.0  # padding positions are zeros
         self._size = len(self._table)  # rows in use; the table grows by doubling
         self._row_of: dict[str, int] = {}
@@ -43,7 +43,7 @@ class TokenEmbeddingCache:
         real = np.arange(width)[np.newaxis, :] < lengths[:, np.newaxis]
         new = sorted({token for token in tokens[real]} - self._row_of.keys())
         if new:
-            embedded = self.bilm.embed_words(word_char_ids(tf.constant(new, tf.string), self.bilm.config.max_characters_per_token))
+            embedded = self.bilm.embed_tokens(word_char_ids(tf.constant(new, tf.string), self.bilm.config.max_characters_per_token))
             if self._size + len(new) > len(self._table):
                 grown = np.zeros((max(2 * len(self._table), self._size + len(new)), self._table.shape[1]), np.float32)
                 grown[: self._size] = self._table[: self._size]
