@@ -142,9 +142,9 @@ def test_adding_a_classifier_as_the_docs_say_takes_one_builder_and_one_line(monk
 def test_the_pipeline_trains_every_classifier_line_with_and_without_elmo_once_per_seed():
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for stage in ("train", "evaluate"):
-        assert pipeline[stage]["matrix"] == {"classifier": "${classifiers}", "features": "${variants}", "seed": "${seeds}"}
+        assert pipeline[stage]["matrix"] == {"classifier": "${classifiers}", "variant": "${variants}", "seed": "${seeds}"}
         assert "${item.seed}" in pipeline[stage]["cmd"]
-        assert {"data/base", "data/${item.features}"} <= set(pipeline[stage]["deps"])
+        assert {"data/base", "data/${item.variant}"} <= set(pipeline[stage]["deps"])
     assert "classifiers.${item.classifier}" in pipeline["train"]["params"] and "--seed ${item.seed}" in pipeline["train"]["cmd"]
 
 
