@@ -14,7 +14,8 @@ pretrained biLM's reports/pretrain/metrics.json when there is one, and params.ya
   from the commit's params.yaml, the commit they were made with, the machine (CPU model,
   cores) and the date;
 * docs/results/summary.png: a copy of the summarize stage's figure;
-* README.md: the table and the figure between the lines ``<!-- results: ... -->`` and
+* README.md: the table, the line judging it against the project's goals (:func:`goals_line`)
+  and the figure between the lines ``<!-- results: ... -->`` and
   ``<!-- /results -->``, with a line naming the commit, the machine and the date; and, when the
   README has the lines ``<!-- costs: ... -->`` and ``<!-- /costs -->``, the cost table between
   them (:func:`cost_table`: the pretraining and every run's training time from the results
@@ -81,6 +82,39 @@ def has_costs_markers(readme: str) -> bool:
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f}"
+
+
+#: The project's goals for ELMo (issue 33): every classifier gains at least this many points of
+#: test accuracy over its ``base`` run, and more than the larger of the two groups' spreads
+#: between seeds; the best ELMo mean reaches at least ``BEST_MEAN_GOAL``.
+GAIN_GOAL, BEST_MEAN_GOAL = 1.0, 0.860
+
+
+def goals_line(groups: dict) -> str:
+    """One sentence saying which goal each ELMo group of ``groups`` (summary.json's) meets, with
+    the figures it is judged by, e.g. "bilstm `elmo_imdb` +1.63 against sd 0.31: met"."""
+    verdicts, best = [], None
+    for name, group in sorted(groups.items()):
+        gain = group.get("gain_over_base_points")
+        base = groups.get(f"{group['classifier']}-base")
+        if not gain or not base:
+            continue
+        sds = [g["test_accuracy"]["sd"] for g in (group, base) if g["test_accuracy"]["sd"] is not None]
+        judged = f"{group['classifier']} `{group['variant']}` {gain['mean']:+.2f}"
+        if not sds:  # one seed: no spread to judge the gain against
+            verdicts.append(f"{judged}: not judged, one seed")
+        else:
+            spread = 100 * max(sds)
+            met = gain["mean"] >= GAIN_GOAL and gain["mean"] > spread
+            verdicts.append(f"{judged} against sd {spread:.2f}: {'met' if met else 'missed'}")
+        if best is None or group["test_accuracy"]["mean"] > best["test_accuracy"]["mean"]:
+            best = group
+    if best is None:
+        return ""
+    mean = best["test_accuracy"]["mean"]
+    return (f"Goals: a gain of at least +{GAIN_GOAL:.1f} point over `base` and above the larger of the two sds "
+            f"(in points) — {'; '.join(verdicts)}. A best ELMo mean of at least {BEST_MEAN_GOAL:.3f} — "
+            f"{best['classifier']} `{best['variant']}` {mean:.4f}: {'met' if mean >= BEST_MEAN_GOAL else 'missed'}.\n")
 
 
 def cost_table(results: dict, embed_benchmark: dict | None = None, review_lengths: dict | None = None) -> tuple[str, str]:
@@ -209,7 +243,8 @@ def main() -> None:
 
     provenance = (f"Made by `make repro` (the pipeline of commit {made['commit']}{setting}) on {made['date']}, "
                   f"{made['machine']['cpu']}, {made['machine']['cores']} cores; raw numbers: [{link(args.out)}]({link(args.out)}).")
-    table = (args.reports / "results.md").read_text().strip() + f"\n\n![test accuracy, gain over base and epoch time per classifier]({link(figure)})\n"
+    table = ((args.reports / "results.md").read_text().strip() + "\n\n" + goals_line(summary.get("groups") or {})
+             + f"\n![test accuracy, gain over base and epoch time per classifier]({link(figure)})\n")
     readme = replace_table(args.readme.read_text(), table, provenance)  # fails before any write
     if has_costs_markers(readme):
         readme = replace_costs(readme, results, root)

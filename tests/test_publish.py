@@ -134,3 +134,25 @@ def test_the_full_publish_refreshes_both_tables_and_a_readme_without_cost_marker
     assert done.returncode == 0, done.stderr[-2000:]
     readme = (tmp_path / "README.md").read_text()
     assert readme.startswith("# T\n\nno costs here\n\n<!-- results:") and "| `pretrain` |" not in readme
+
+
+def test_the_goals_line_judges_each_gain_by_one_point_and_the_larger_spread(publish_results):
+    def group(classifier, variant, mean, sd, gain=None):
+        g = {"classifier": classifier, "variant": variant, "test_accuracy": {"mean": mean, "sd": sd}}
+        return {**g, "gain_over_base_points": {"mean": gain}} if gain is not None else g
+
+    groups = {
+        "bilstm-base": group("bilstm", "base", 0.82, 0.003), "bilstm-elmo_imdb": group("bilstm", "elmo_imdb", 0.84, 0.002, 2.0),
+        "cnn-base": group("cnn", "base", 0.85, 0.004), "cnn-elmo_imdb": group("cnn", "elmo_imdb", 0.862, 0.015, 1.2),
+        "pooled-base": group("pooled", "base", 0.84, 0.001), "pooled-elmo_imdb": group("pooled", "elmo_imdb", 0.845, 0.001, 0.5),
+    }
+    line = publish_results.goals_line(groups)
+    assert "bilstm `elmo_imdb` +2.00 against sd 0.30: met" in line  # the base group's sd is the larger
+    assert "cnn `elmo_imdb` +1.20 against sd 1.50: missed" in line  # over a point, but inside the seeds' spread
+    assert "pooled `elmo_imdb` +0.50 against sd 0.10: missed" in line
+    assert line.rstrip().endswith("cnn `elmo_imdb` 0.8620: met.")
+    groups["cnn-elmo_imdb"]["test_accuracy"]["mean"] = 0.8599
+    assert publish_results.goals_line(groups).rstrip().endswith("cnn `elmo_imdb` 0.8599: missed.")
+    assert publish_results.goals_line({"cnn-base": groups["cnn-base"]}) == ""  # no ELMo group: nothing to judge
+    one_seed = {name: {**g, "test_accuracy": {**g["test_accuracy"], "sd": None}} for name, g in groups.items() if name.startswith("cnn")}
+    assert "cnn `elmo_imdb` +1.20: not judged, one seed" in publish_results.goals_line(one_seed)
