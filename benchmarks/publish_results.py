@@ -104,7 +104,7 @@ def goals_line(groups: dict) -> str:
         if not sds:  # one seed: no spread to judge the gain against
             verdicts.append(f"{judged}: not judged, one seed")
         else:
-            spread = 100 * max(sds)
+            spread = round(100 * max(sds), 2)  # in points, as printed: a tie is not above
             met = gain["mean"] >= GAIN_GOAL and gain["mean"] > spread
             verdicts.append(f"{judged} against sd {spread:.2f}: {'met' if met else 'missed'}")
         if best is None or group["test_accuracy"]["mean"] > best["test_accuracy"]["mean"]:
@@ -243,8 +243,8 @@ def main() -> None:
 
     provenance = (f"Made by `make repro` (the pipeline of commit {made['commit']}{setting}) on {made['date']}, "
                   f"{made['machine']['cpu']}, {made['machine']['cores']} cores; raw numbers: [{link(args.out)}]({link(args.out)}).")
-    table = ((args.reports / "results.md").read_text().strip() + "\n\n" + goals_line(summary.get("groups") or {})
-             + f"\n![test accuracy, gain over base and epoch time per classifier]({link(figure)})\n")
+    table = "\n\n".join(filter(None, [(args.reports / "results.md").read_text().strip(), goals_line(summary.get("groups") or {}).strip(),
+                                        f"![test accuracy, gain over base and epoch time per classifier]({link(figure)})"])) + "\n"
     readme = replace_table(args.readme.read_text(), table, provenance)  # fails before any write
     if has_costs_markers(readme):
         readme = replace_costs(readme, results, root)
