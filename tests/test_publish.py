@@ -128,6 +128,7 @@ def test_the_full_publish_refreshes_both_tables_and_a_readme_without_cost_marker
     assert "| `pretrain` | the IMDB biLM (`imdb_small`) | 9,000 tokens | 30 tokens/s | 5.0 |" in readme
     assert "| `train` | `cnn-elmo_imdb`, one run (mean of 1) | 4.0 epochs | 15.0 s/epoch | 1.0 |" in readme
     assert "`embed_published`: left out" in readme  # no docs/benchmarks/ here
+    assert "\n\nGoals: " in readme and "cnn `elmo_imdb` +3.00: not judged, one seed" in readme  # the goals line, under the table
 
     (tmp_path / "README.md").write_text(f"# T\n\nno costs here\n\n{results}\n")
     done = subprocess.run([sys.executable, script], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -154,5 +155,7 @@ def test_the_goals_line_judges_each_gain_by_one_point_and_the_larger_spread(publ
     groups["cnn-elmo_imdb"]["test_accuracy"]["mean"] = 0.8599
     assert publish_results.goals_line(groups).rstrip().endswith("cnn `elmo_imdb` 0.8599: missed.")
     assert publish_results.goals_line({"cnn-base": groups["cnn-base"]}) == ""  # no ELMo group: nothing to judge
+    groups["cnn-elmo_imdb"].update(test_accuracy={"mean": 0.8599, "sd": 0.0107}, gain_over_base_points={"mean": 1.07})
+    assert "cnn `elmo_imdb` +1.07 against sd 1.07: missed" in publish_results.goals_line(groups)  # a tie is not above the spread
     one_seed = {name: {**g, "test_accuracy": {**g["test_accuracy"], "sd": None}} for name, g in groups.items() if name.startswith("cnn")}
-    assert "cnn `elmo_imdb` +1.20: not judged, one seed" in publish_results.goals_line(one_seed)
+    assert "cnn `elmo_imdb` +1.07: not judged, one seed" in publish_results.goals_line(one_seed)
