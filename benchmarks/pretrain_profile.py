@@ -17,6 +17,16 @@ and the optimiser (step - gradient) from these. Then TensorFlow's profiler trace
 --trace-steps whole steps and the per-op table says where their time goes: self time by op
 type and by op, and how many ops ran per step (each costs some microseconds however small).
 
+Last, the limits of one LSTM cell (``one_lstm_cell``): a trainable cell of the biLM's shape,
+forward and backward on random inputs of the batch's width, timed per row (one position of one
+window) at the stage's batch size and at 2x and 4x it, and two cells side by side (as the step
+runs the two directions; the time per row per cell, which the two cores halve at best). A time
+per row that does not fall with the batch says the cell is bound by its arithmetic, not by the
+per-op overhead a bigger batch would spread. Beside it, the floor its matmuls set (its FLOPs
+at the rate of its loop's [batch, projection_dim] x [projection_dim, 4 * lstm_dim] matmul), in
+float32 and in bfloat16, and what the cell would take with bfloat16 matmuls and everything else
+as it is.
+
 Example (after `dvc repro prepare`):
     PYTHONPATH=. python benchmarks/pretrain_profile.py --out docs/benchmarks/pretrain_profile.json
 """
@@ -36,7 +46,9 @@ from results import commit, publish
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin
 
 import elmo_imdb
-from elmo_imdb.bilm import load_options
+from elmo_imdb.bilm import BiLMConfig, load_options
+from elmo_imdb.bilm.lstm import LSTMCellWeights, trainable_projected_lstm
+from elmo_imdb.bilm.model import TIME_CHUNK
 from elmo_imdb.lm_corpus import batch_rows, read_corpus
 from elmo_imdb.params import load_params
 from elmo_imdb.pretrain_step import WINDOWS
@@ -67,6 +79,72 @@ def parts(training: Pretraining) -> dict:
     compiled = {f.__name__: tf.function(f, input_signature=WINDOWS) for f in
                 (token_encoder, lstms_forward, loss_forward, loss_and_gradient)}
     return {**compiled, "step": training.train_step}
+
+
+def median_seconds(fn, rounds: int) -> float:
+    """Median wall time of ``fn()`` over ``rounds`` calls after one warm-up (which traces)."""
+    fn()
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return float(np.median(samples))
+
+
+def lstm_cells(config: BiLMConfig, batch: int, width: int, rounds: int, cells: int = 1) -> float:
+    """Wall seconds per row per cell of ``cells`` independent trainable LSTM cells (forward and
+    backward, on random inputs [batch, width, projection_dim], every row as long as the window)
+    run side by side, as the step runs the two directions."""
+    d, h, p = config.projection_dim, config.lstm_dim, config.projection_dim
+    rng = tf.random.Generator.from_seed(0)
+    weights = [LSTMCellWeights(*(tf.Variable(rng.normal(s) * 0.05) for s in ([d, 4 * h], [p, 4 * h], [4 * h], [h, p])))
+               for _ in range(cells)]
+    inputs, lengths = [rng.normal([batch, width, d]) for _ in range(cells)], tf.fill([batch], width)
+
+    @tf.function
+    def forward_and_backward():
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = [trainable_projected_lstm(cell, x, lengths, tf.zeros([batch, h]), tf.zeros([batch, p]),
+                                                config.cell_clip, config.proj_clip, TIME_CHUNK)[0] for cell, x in zip(weights, inputs)]
+        return tape.gradient(outputs, [inputs, *weights])
+
+    seconds = median_seconds(lambda: tf.nest.map_structure(lambda t: t.numpy(), forward_and_backward()), rounds)
+    return seconds / (batch * width * cells)
+
+
+def matmul_rate(rows: int, inner: int, columns: int, dtype, repeats: int = 200) -> float:
+    """FLOP/s of a [rows, inner] x [inner, columns] matmul in ``dtype``, ``repeats`` in a row."""
+    a, b = (tf.cast(tf.random.normal(shape), dtype) for shape in ([rows, inner], [inner, columns]))
+
+    @tf.function
+    def chain():
+        total = tf.constant(0.0)
+        for _ in tf.range(repeats):
+            total += tf.cast(tf.matmul(a, b)[0, 0], tf.float32)
+        return total
+
+    return 2 * rows * inner * columns * repeats / median_seconds(lambda: chain().numpy(), 5)
+
+
+def cell_limits(config: BiLMConfig, batch_size: int, width: int, rounds: int) -> dict:
+    """The ``one_lstm_cell`` section of the module docstring (microseconds per row)."""
+    d, h, p = config.projection_dim, config.lstm_dim, config.projection_dim
+    per_row = {f"batch_{n}": 1e6 * lstm_cells(config, n, width, rounds) for n in (batch_size, 2 * batch_size, 4 * batch_size)}
+    side_by_side = 1e6 * lstm_cells(config, batch_size, width, rounds, cells=2)
+    flops = 6 * (d * 4 * h + p * 4 * h + h * p)  # the three matmuls, forward, and twice that backward
+    floor = {dtype.name: 1e6 * flops / matmul_rate(batch_size, p, 4 * h, dtype) for dtype in (tf.float32, tf.bfloat16)}
+    here = per_row[f"batch_{batch_size}"]
+    return {
+        "width": width,
+        "flops_per_row": flops,
+        "us_per_row": {k: round(v, 3) for k, v in per_row.items()},
+        "two_cells_side_by_side_us_per_row": round(side_by_side, 3),
+        "matmul_floor_us_per_row": {k: round(v, 3) for k, v in floor.items()},
+        "float32_matmul_fraction": round(floor["float32"] / here, 3),
+        "with_bfloat16_matmuls_us_per_row": round(here - floor["float32"] + floor["bfloat16"], 3),
+    }
 
 
 def op_table(trace_dir: Path, steps: int, top: int = 15) -> dict:
@@ -127,6 +205,7 @@ def main() -> None:
                 training.train_step(*batch).numpy()
             tf.profiler.experimental.stop()
             ops = op_table(Path(trace_dir), args.trace_steps)
+    limits = cell_limits(BiLMConfig.from_options(load_options(p.options)), p.batch_size, batch[0].shape[1], args.rounds)
     ms = {name: 1000 * float(np.median(s)) for name, s in samples.items()}
     table = {
         "token_encoder": ms["token_encoder"],
@@ -147,6 +226,7 @@ def main() -> None:
             "step_ms_by_part": {k: round(v, 1) for k, v in table.items()},
             "step_fraction_by_part": {k: round(v / ms["step"], 3) for k, v in table.items()},
             "profiled_steps": {"steps": args.trace_steps, **ops},
+            "one_lstm_cell": limits,
         },
         args.out,
     )

@@ -99,9 +99,9 @@ def goals_line(groups: dict) -> str:
         base = groups.get(f"{group['classifier']}-base")
         if not gain or not base:
             continue
-        sds = [g["test_accuracy"]["sd"] for g in (group, base) if g["test_accuracy"]["sd"] is not None]
+        sds = [g["test_accuracy"]["sd"] for g in (group, base)]
         judged = f"{group['classifier']} `{group['variant']}` {gain['mean']:+.2f}"
-        if not sds:  # one seed: no spread to judge the gain against
+        if None in sds:  # a group of one seed: its spread, so the gain's, is unknown
             verdicts.append(f"{judged}: not judged, one seed")
         else:
             spread = round(100 * max(sds), 2)  # in points, as printed: a tie is not above

@@ -309,3 +309,20 @@ def test_pretrain_throughput_runs_a_revision_beside_this_checkout_on_the_same_ba
     assert new["tokens_seen"] == baseline["tokens_seen"]
     np.testing.assert_allclose(new["heldout_perplexity_forward_backward"], baseline["heldout_perplexity_forward_backward"], rtol=1e-4)
     assert results["commit"] and results["command"].startswith("python benchmarks/pretrain_throughput.py")
+
+
+def test_pretrain_profile_times_one_lstm_cell_at_three_batch_sizes_against_both_matmul_floors():
+    from elmo_imdb.bilm import BiLMConfig, load_options
+
+    profile = benchmark_module("pretrain_profile")
+    config = BiLMConfig.from_options(load_options("imdb_tiny"))  # projection 16, lstm 32
+    limits = profile.cell_limits(config, batch_size=4, width=6, rounds=1)
+    assert limits["width"] == 6
+    assert limits["flops_per_row"] == 6 * (16 * 128 + 16 * 128 + 32 * 16)
+    assert set(limits["us_per_row"]) == {"batch_4", "batch_8", "batch_16"}
+    assert all(t > 0 for t in limits["us_per_row"].values())
+    assert limits["two_cells_side_by_side_us_per_row"] > 0
+    here, floor = limits["us_per_row"]["batch_4"], limits["matmul_floor_us_per_row"]
+    assert set(floor) == {"float32", "bfloat16"} and all(t > 0 for t in floor.values())
+    assert limits["float32_matmul_fraction"] == pytest.approx(floor["float32"] / here, abs=2e-3)
+    assert limits["with_bfloat16_matmuls_us_per_row"] == pytest.approx(here - floor["float32"] + floor["bfloat16"], abs=2e-3)

@@ -159,3 +159,5 @@ def test_the_goals_line_judges_each_gain_by_one_point_and_the_larger_spread(publ
     assert "cnn `elmo_imdb` +1.07 against sd 1.07: missed" in publish_results.goals_line(groups)  # a tie is not above the spread
     one_seed = {name: {**g, "test_accuracy": {**g["test_accuracy"], "sd": None}} for name, g in groups.items() if name.startswith("cnn")}
     assert "cnn `elmo_imdb` +1.07: not judged, one seed" in publish_results.goals_line(one_seed)
+    one_seed["cnn-base"] = groups["cnn-base"]  # several seeds of base, one of ELMo: still one spread unknown
+    assert "cnn `elmo_imdb` +1.07: not judged, one seed" in publish_results.goals_line(one_seed)
