@@ -19,12 +19,14 @@ type and by op, and how many ops ran per step (each costs some microseconds howe
 
 Last, the limits of one LSTM cell (``one_lstm_cell``): a trainable cell of the biLM's shape,
 forward and backward on random inputs of the batch's width, timed per row (one position of one
-window) at the stage's batch size and at 2x and 4x it, and two cells side by side (as the step
-runs the two directions; the time per row per cell, which the two cores halve at best). A time
-per row that does not fall with the batch says the cell is bound by its arithmetic, not by the
-per-op overhead a bigger batch would spread. Beside it, the floor its matmuls set (its FLOPs
-at the rate of its loop's [batch, projection_dim] x [projection_dim, 4 * lstm_dim] matmul), in
-float32 and in bfloat16, and what the cell would take with bfloat16 matmuls and everything else
+window; the width is the batch's, its longest window + 2) at the stage's batch size and at 2x
+and 4x it, and two cells side by side (as the step runs the two directions; the time per row
+per cell, which two cores can at best halve). All with the stage's threads (one per op, two ops
+side by side), each size timed on its own, not alternated. A time per row that does not fall
+with the batch says the cell is bound by its work per row, not by the per-op overhead a bigger
+batch would spread. Beside it, the floor its matmuls set on one core (its FLOPs at the rate
+of its loop's [batch, projection_dim] x [projection_dim, 4 * lstm_dim] matmul), in float32 and
+in bfloat16, and what the cell would take with bfloat16 matmuls and everything else
 as it is.
 
 Example (after `dvc repro prepare`):
@@ -115,15 +117,17 @@ def lstm_cells(config: BiLMConfig, batch: int, width: int, rounds: int, cells: i
 
 
 def matmul_rate(rows: int, inner: int, columns: int, dtype, repeats: int = 200) -> float:
-    """FLOP/s of a [rows, inner] x [inner, columns] matmul in ``dtype``, ``repeats`` in a row."""
+    """One core's FLOP/s of a [rows, inner] x [inner, columns] matmul in ``dtype``: ``repeats``
+    of them one after the other (``parallel_iterations=1``: with the stage's two ops side by
+    side, independent iterations would overlap and time both cores)."""
     a, b = (tf.cast(tf.random.normal(shape), dtype) for shape in ([rows, inner], [inner, columns]))
 
     @tf.function
     def chain():
-        total = tf.constant(0.0)
-        for _ in tf.range(repeats):
-            total += tf.cast(tf.matmul(a, b)[0, 0], tf.float32)
-        return total
+        def body(i, total):
+            return i + 1, total + tf.cast(tf.matmul(a, b)[0, 0], tf.float32)
+
+        return tf.while_loop(lambda i, _: i < repeats, body, (0, tf.constant(0.0)), parallel_iterations=1)[1]
 
     return 2 * rows * inner * columns * repeats / median_seconds(lambda: chain().numpy(), 5)
 
